@@ -1,0 +1,17 @@
+"""miniquant: learn and test neural-network quantization in plain, readable NumPy.
+
+>>> import numpy as np, miniquant as mq
+>>> w = np.random.default_rng(0).standard_normal((128, 64)).astype(np.float32)
+>>> qt = mq.quantize(w, bits=4, group_size=32, scale_dtype=np.float16)
+>>> qt.bits_per_weight
+4.5
+>>> w_hat = mq.dequantize(qt)            # float32, shape (128, 64)
+"""
+from .quant import QuantSpec, choose_qparams, dequantize_affine, fake_quantize, quantize_affine
+from .tensor import QTensor, dequantize, quantize
+
+__version__ = "0.1.0"
+__all__ = [
+    "QTensor", "QuantSpec", "choose_qparams", "dequantize", "dequantize_affine",
+    "fake_quantize", "quantize", "quantize_affine",
+]

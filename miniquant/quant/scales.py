@@ -1,0 +1,66 @@
+"""From a range ``[lo, hi]`` to ``(scale, zero_point)``: the affine map of each block.
+
+Symmetric (``zero_point = 0``)::
+
+    scale = max(hi / qmax, lo / qmin)        # the smallest step with lo and hi both representable
+
+which is ``max|x| / qmax`` on the restricted range. Asymmetric::
+
+    scale      = (hi - lo) / (qmax - qmin)
+    zero_point = clip(round(qmin - lo / scale), qmin, qmax)   # an integer: 0.0 is exact
+
+In both schemes the range is first widened to contain 0 (``lo <= 0 <= hi``), so that
+0.0 is always representable (exactly, in the asymmetric scheme, via the integer zero point).
+
+Storage: the scale is computed in float64 and then stored in ``spec.scale_dtype``. A
+cast that would shrink the scale is rounded *up* to the next representable value, so
+that the chosen range still fits after storage. A block whose range is all zeros gets
+``scale = 1``: any positive step represents it exactly, and nothing divides by zero.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .spec import QuantSpec
+
+
+def store_scale(scale: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """Cast float64 ``scale`` to the storage ``dtype``, rounding up and replacing 0 with 1.
+
+    Raises
+    ------
+    ValueError
+        If a scale does not fit ``dtype`` (e.g. values above ~8e6 with float16 scales at 8 bits).
+    """
+    scale = np.asarray(scale, dtype=np.float64)
+    scale = np.where(scale == 0, 1.0, scale)
+    limit = float(np.finfo(dtype).max)
+    if np.any(scale > limit):
+        raise ValueError(
+            f"a scale of {float(scale.max()):.4g} overflows scale_dtype={np.dtype(dtype).name} "
+            f"(largest {limit:.4g}); use scale_dtype=np.float32 for inputs this large"
+        )
+    stored = scale.astype(dtype)
+    shrunk = stored.astype(np.float64) < scale
+    if np.any(shrunk):
+        stored = np.where(shrunk, np.nextafter(stored, np.asarray(np.inf, dtype)), stored)
+    return stored.astype(dtype, copy=False)
+
+
+def scale_from_range(lo: np.ndarray, hi: np.ndarray, spec: QuantSpec) -> tuple[np.ndarray, np.ndarray]:
+    """``(scale, zero_point)`` for ranges ``[lo, hi]`` (any shape), as the module docstring says.
+
+    Returns
+    -------
+    scale : ndarray of ``spec.scale_dtype``
+    zero_point : ndarray of int32 (all zeros for the symmetric scheme)
+    """
+    lo = np.minimum(np.asarray(lo, dtype=np.float64), 0.0)
+    hi = np.maximum(np.asarray(hi, dtype=np.float64), 0.0)
+    qmin, qmax = spec.qmin, spec.qmax
+    if spec.scheme == "symmetric":
+        scale = store_scale(np.maximum(hi / qmax, lo / qmin), spec.scale_dtype)
+        return scale, np.zeros(scale.shape, dtype=np.int32)
+    scale = store_scale((hi - lo) / (qmax - qmin), spec.scale_dtype)
+    zero_point = np.clip(np.rint(qmin - lo / scale.astype(np.float64)), qmin, qmax)
+    return scale, zero_point.astype(np.int32)

@@ -1,0 +1,141 @@
+"""``QuantSpec``: every choice that defines one quantizer, in one frozen, validated object."""
+from __future__ import annotations
+
+import dataclasses
+import numbers
+
+import numpy as np
+
+from ._checks import _short, check_bits, check_choice, check_positive_int
+from .blocks import GRANULARITIES, block_shape
+from .ranges import SCHEMES, integer_range
+from .rounding import ROUNDINGS
+
+CLIPS = ("minmax", "percentile", "mse")
+SCALE_DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _check_scale_dtype(scale_dtype) -> np.dtype:
+    try:
+        dt = np.dtype(scale_dtype)
+    except TypeError:
+        raise TypeError(f"scale_dtype must be a NumPy float dtype, got {_short(scale_dtype)}") from None
+    if dt not in SCALE_DTYPES:
+        raise ValueError(f"scale_dtype must be float16, float32 or float64, got {dt}")
+    return dt
+
+
+@dataclasses.dataclass(frozen=True)
+class QuantSpec:
+    """How to quantize: code width, scheme, granularity, rounding, range and storage.
+
+    Parameters
+    ----------
+    bits : int
+        Code width, 2 to 8.
+    scheme : {"symmetric", "asymmetric"}
+        ``zero_point = 0`` with signed codes, or unsigned codes with an integer zero point.
+    granularity : {"tensor", "channel", "group"}, optional
+        Which elements share one ``(scale, zero_point)`` (see ``miniquant.quant.blocks``).
+        Default: ``"group"`` when ``group_size`` is given, else ``"tensor"``.
+    group_size : int, optional
+        Block length along ``axis`` for ``"group"``.
+    axis : int
+        The axis blocks run along: 0 for a weight ``(K, N)``, 1 (or -1) for activations ``(M, K)``.
+    rounding : {"half_even", "half_away", "stochastic"}
+    clip : {"minmax", "percentile", "mse"}
+        How each block's range is chosen (see ``miniquant.quant.clipping``).
+    scale_dtype : dtype
+        Storage dtype of the scales: float16, float32 (default) or float64.
+    full_range : bool
+        Symmetric only: also use the code ``-2**(bits-1)``.
+    percentile : float
+        Percentile kept by ``clip="percentile"`` (of ``|x|`` for symmetric, of each tail
+        for asymmetric).
+    seed : int, optional
+        Seed for stochastic rounding.
+
+    Examples
+    --------
+    >>> spec = QuantSpec(bits=4, group_size=32)
+    >>> spec.granularity, spec.qmin, spec.qmax
+    ('group', -7, 7)
+    >>> spec.block_shape((128, 16))
+    (32, 1)
+    """
+
+    bits: int
+    scheme: str = "symmetric"
+    granularity: str | None = None
+    group_size: int | None = None
+    axis: int = 0
+    rounding: str = "half_even"
+    clip: str = "minmax"
+    scale_dtype: np.dtype = np.dtype(np.float32)
+    full_range: bool = False
+    percentile: float = 99.9
+    seed: int | None = None
+
+    def __post_init__(self):
+        set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 (frozen)
+        set_("bits", check_bits(self.bits))
+        check_choice(self.scheme, "scheme", SCHEMES)
+        granularity = self.granularity
+        if granularity is None:
+            granularity = "group" if self.group_size is not None else "tensor"
+        set_("granularity", check_choice(granularity, "granularity", GRANULARITIES))
+        if self.granularity == "group":
+            if self.group_size is None:
+                raise ValueError("group_size is required when granularity='group'")
+            set_("group_size", check_positive_int(self.group_size, "group_size"))
+        elif self.group_size is not None:
+            raise ValueError(
+                f"group_size={self.group_size!r} only applies to granularity='group', "
+                f"got granularity={self.granularity!r}"
+            )
+        if isinstance(self.axis, bool) or not isinstance(self.axis, numbers.Integral):
+            raise TypeError(f"axis must be an integer, got {_short(self.axis)}")
+        check_choice(self.rounding, "rounding", ROUNDINGS)
+        check_choice(self.clip, "clip", CLIPS)
+        set_("scale_dtype", _check_scale_dtype(self.scale_dtype))
+        if not isinstance(self.full_range, (bool, np.bool_)):
+            raise TypeError(f"full_range must be True or False, got {_short(self.full_range)}")
+        if self.full_range and self.scheme == "asymmetric":
+            raise ValueError("full_range=True applies to the symmetric scheme only (asymmetric codes always use the full range)")
+        if not isinstance(self.percentile, numbers.Real) or not 50 < float(self.percentile) <= 100:
+            raise ValueError(f"percentile must be a number in (50, 100], got {_short(self.percentile)}")
+        if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, numbers.Integral)):
+            raise TypeError(f"seed must be an integer or None, got {_short(self.seed)}")
+
+    @property
+    def qmin(self) -> int:
+        """Smallest code."""
+        return integer_range(self.bits, self.scheme, full_range=self.full_range)[0]
+
+    @property
+    def qmax(self) -> int:
+        """Largest code."""
+        return integer_range(self.bits, self.scheme, full_range=self.full_range)[1]
+
+    def block_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The block sharing one ``(scale, zero_point)`` in an array of ``shape``."""
+        return block_shape(shape, self.granularity, axis=self.axis, group_size=self.group_size)
+
+    def replace(self, **changes) -> "QuantSpec":
+        """A copy with some fields changed (validated again)."""
+        if "group_size" in changes and "granularity" not in changes and changes["group_size"] is None:
+            changes["granularity"] = None
+        return dataclasses.replace(self, **changes)
+
+
+def make_spec(spec: QuantSpec | None = None, **options) -> QuantSpec:
+    """Return ``spec``, or build one from keyword ``options``; giving both is an error."""
+    if spec is not None:
+        if not isinstance(spec, QuantSpec):
+            raise TypeError(f"spec must be a QuantSpec, got {_short(spec)}")
+        if options:
+            raise TypeError(f"give either spec or keyword options, not both (got spec and {sorted(options)})")
+        return spec
+    if "bits" not in options or options["bits"] is None:
+        raise TypeError("bits is required (an integer from 2 to 8), or pass spec=QuantSpec(...)")
+    return QuantSpec(**options)

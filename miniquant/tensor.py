@@ -1,0 +1,238 @@
+"""``QTensor``: packed integer codes, their scales and zero points, and the spec that made them.
+
+What is stored (and counted by ``nbytes`` and the memory ledger)::
+
+    packed             uint8[ceil(size * bits / 8)]     codes - qmin, bit-packed (see packing.py)
+    scale              scale_dtype[S // block]          one per block
+    zero_point_packed  uint8[ceil(n_blocks * bits / 8)] asymmetric only, bit-packed at ``bits``
+
+The shape and the ``QuantSpec`` are per-tensor metadata (a file would keep them in its
+header, a few dozen bytes) and are not counted, as in llama.cpp's bits-per-weight.
+Tests: ``tests/test_tensor.py``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .packing import pack_codes, packed_nbytes, unpack_codes
+from .quant import QuantSpec, choose_qparams, code_dtype, dequantize_affine, make_spec, quantize_affine
+from .quant.blocks import params_shape
+
+
+def _frozen(a: np.ndarray) -> np.ndarray:
+    a = np.array(a, copy=True)
+    a.setflags(write=False)
+    return a
+
+
+class QTensor:
+    """A quantized array: ``x_hat = (codes - zero_point) * scale`` block by block.
+
+    Build one with ``miniquant.quantize(x, bits=..., ...)`` or ``QTensor.from_codes``.
+
+    Attributes
+    ----------
+    shape : tuple of int
+        Shape of the original array (``(K, N)`` for a weight).
+    spec : QuantSpec
+        How it was quantized.
+    codes : ndarray of int8 (symmetric) or uint8 (asymmetric), shape ``shape``
+        Unpacked on every access (the packed bytes are what is stored).
+    scale : ndarray of ``spec.scale_dtype``, shape ``shape // block_shape``
+    zero_point : ndarray of int32, shape ``shape // block_shape`` (zeros when symmetric)
+    nbytes : int
+        Bytes of everything stored: packed codes + scales + packed zero points.
+    bits_per_weight : float
+        ``8 * nbytes / size``.
+
+    Examples
+    --------
+    >>> import miniquant as mq
+    >>> w = np.linspace(-1, 1, 256, dtype=np.float32).reshape(64, 4)
+    >>> qt = mq.quantize(w, bits=4, group_size=32, scale_dtype=np.float16)
+    >>> qt.nbytes, qt.bits_per_weight
+    (144, 4.5)
+    >>> qt.codes[:3, 0]
+    array([-7, -7, -7], dtype=int8)
+    >>> float(np.abs(qt.dequantize() - w).max()) <= float(qt.scale.max()) / 2
+    True
+    """
+
+    __slots__ = ("_packed", "_scale", "_zero_point_packed", "_shape", "_spec")
+
+    def __init__(self, packed, scale, zero_point_packed, shape, spec: QuantSpec):
+        if not isinstance(spec, QuantSpec):
+            raise TypeError(f"spec must be a QuantSpec, got {type(spec).__name__}")
+        shape = tuple(int(s) for s in shape)
+        size = int(np.prod(shape))
+        pshape = params_shape(shape, spec.block_shape(shape))
+        packed = np.asarray(packed)
+        if packed.dtype != np.uint8 or packed.shape != (packed_nbytes(size, spec.bits),):
+            raise ValueError(
+                f"packed must be uint8 of shape ({packed_nbytes(size, spec.bits)},) for {size} "
+                f"{spec.bits}-bit codes, got {packed.dtype} {packed.shape}"
+            )
+        scale = np.asarray(scale)
+        if scale.dtype != spec.scale_dtype or scale.shape != pshape:
+            raise ValueError(f"scale must be {spec.scale_dtype} of shape {pshape}, got {scale.dtype} {scale.shape}")
+        if spec.scheme == "asymmetric":
+            n_zp = packed_nbytes(int(np.prod(pshape)), spec.bits)
+            zero_point_packed = np.asarray(zero_point_packed)
+            if zero_point_packed.dtype != np.uint8 or zero_point_packed.shape != (n_zp,):
+                raise ValueError(f"zero_point_packed must be uint8 of shape ({n_zp},) for asymmetric codes")
+        elif zero_point_packed is not None:
+            raise ValueError("symmetric QTensors store no zero point: zero_point_packed must be None")
+        self._packed = _frozen(packed)
+        self._scale = _frozen(scale)
+        self._zero_point_packed = None if zero_point_packed is None else _frozen(zero_point_packed)
+        self._shape = shape
+        self._spec = spec
+
+    @classmethod
+    def from_codes(cls, codes, scale, zero_point, spec: QuantSpec) -> "QTensor":
+        """Pack ``codes`` (shape ``S``) with their ``scale``/``zero_point`` (shape ``S // block``)."""
+        codes = np.asarray(codes)
+        if not np.issubdtype(codes.dtype, np.integer):
+            raise TypeError(f"codes must be integers, got dtype {codes.dtype}")
+        if np.any(codes < spec.qmin) or np.any(codes > spec.qmax):
+            raise ValueError(f"codes must lie in [{spec.qmin}, {spec.qmax}]")
+        pshape = params_shape(codes.shape, spec.block_shape(codes.shape))
+        scale = np.asarray(scale)
+        if scale.shape != pshape:
+            raise ValueError(f"scale must have shape {pshape}, got {scale.shape}")
+        packed = pack_codes(codes.astype(np.int32) - spec.qmin, spec.bits)  # offset binary
+        zp_packed = None
+        if spec.scheme == "asymmetric":
+            zero_point = np.asarray(zero_point)
+            if zero_point.shape != pshape:
+                raise ValueError(f"zero_point must have shape {pshape}, got {zero_point.shape}")
+            zp_packed = pack_codes(zero_point, spec.bits)
+        return cls(packed, scale.astype(spec.scale_dtype), zp_packed, codes.shape, spec)
+
+    # -- what is stored --------------------------------------------------------------------
+    @property
+    def packed(self) -> np.ndarray:
+        """The bit-packed codes (read-only ``uint8`` array)."""
+        return self._packed
+
+    @property
+    def scale(self) -> np.ndarray:
+        """Per-block scales in their storage dtype, shape ``shape // block_shape`` (read-only)."""
+        return self._scale
+
+    @property
+    def zero_point_packed(self) -> np.ndarray | None:
+        """The bit-packed zero points (asymmetric only), else ``None``."""
+        return self._zero_point_packed
+
+    # -- views -----------------------------------------------------------------------------
+    @property
+    def spec(self) -> QuantSpec:
+        return self._spec
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self._shape
+
+    @property
+    def ndim(self) -> int:
+        return len(self._shape)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self._shape))
+
+    @property
+    def block_shape(self) -> tuple[int, ...]:
+        """The block that shares one ``(scale, zero_point)``."""
+        return self._spec.block_shape(self._shape)
+
+    @property
+    def codes(self) -> np.ndarray:
+        """Unpacked integer codes in ``[qmin, qmax]``, shape ``shape``."""
+        raw = unpack_codes(self._packed, self._spec.bits, self.size).astype(np.int16)
+        return (raw + self._spec.qmin).astype(code_dtype(self._spec)).reshape(self._shape)
+
+    @property
+    def zero_point(self) -> np.ndarray:
+        """Per-block integer zero points (int32), zeros for the symmetric scheme."""
+        if self._zero_point_packed is None:
+            return np.zeros(self._scale.shape, dtype=np.int32)
+        n = self._scale.size
+        return unpack_codes(self._zero_point_packed, self._spec.bits, n).astype(np.int32).reshape(self._scale.shape)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of everything stored: packed codes + scales + packed zero points."""
+        zp = 0 if self._zero_point_packed is None else self._zero_point_packed.nbytes
+        return int(self._packed.nbytes + self._scale.nbytes + zp)
+
+    @property
+    def bits_per_weight(self) -> float:
+        """Every stored bit divided by the number of elements."""
+        return 8 * self.nbytes / self.size
+
+    def dequantize(self) -> np.ndarray:
+        """``x_hat = (codes - zero_point) * scale`` as float32 of shape ``shape``."""
+        return dequantize_affine(self.codes, self._scale, self.zero_point, self._spec)
+
+    def __repr__(self) -> str:
+        s = self._spec
+        group = f", group_size={s.group_size}" if s.granularity == "group" else ""
+        return (
+            f"QTensor(shape={self._shape}, bits={s.bits}, scheme={s.scheme!r}, "
+            f"granularity={s.granularity!r}{group}, scale_dtype={s.scale_dtype.name}, "
+            f"nbytes={self.nbytes}, bits_per_weight={self.bits_per_weight:.4g})"
+        )
+
+
+def quantize(x, spec: QuantSpec | None = None, **options) -> QTensor:
+    """Quantize an array: ``codes = clip(round(x / scale) + zero_point, qmin, qmax)``, packed.
+
+    Parameters
+    ----------
+    x : ndarray of float16, float32 or float64
+        For a weight ``w`` of shape ``(K, N)`` (``y = x @ w``) blocks run along ``axis=0``.
+    spec : QuantSpec, optional
+        Or its fields as keywords: ``bits`` (2 to 8, required), ``scheme="symmetric"``,
+        ``granularity`` (``"tensor"``, or ``"group"`` if ``group_size`` is given),
+        ``group_size``, ``axis=0``, ``rounding="half_even"``, ``clip="minmax"``,
+        ``scale_dtype=np.float32``, ``full_range=False``, ``percentile=99.9``, ``seed``.
+
+    Returns
+    -------
+    QTensor
+
+    Raises
+    ------
+    TypeError
+        Non-float ``x``, or a wrongly typed option.
+    ValueError
+        NaN/Inf or empty ``x``, ``bits`` outside 2..8, an unknown scheme, granularity,
+        rounding or clip, or a ``group_size`` that does not divide ``x.shape[axis]``.
+
+    Examples
+    --------
+    >>> import miniquant as mq
+    >>> x = np.array([[-1.0, 0.0], [0.0, 3.0]])
+    >>> qt = mq.quantize(x, bits=8, scheme="asymmetric", granularity="channel")
+    >>> qt.codes                          # 0.0 lands exactly on each column's zero point
+    array([[  0,   0],
+           [255, 255]], dtype=uint8)
+    >>> qt.zero_point
+    array([[255,   0]], dtype=int32)
+    >>> qt.dequantize()
+    array([[-1.,  0.],
+           [ 0.,  3.]], dtype=float32)
+    """
+    spec = make_spec(spec, **options)
+    scale, zero_point = choose_qparams(x, spec)
+    codes = quantize_affine(x, scale, zero_point, spec)
+    return QTensor.from_codes(codes, scale, zero_point, spec)
+
+
+def dequantize(qt: QTensor) -> np.ndarray:
+    """``qt.dequantize()``: the float32 reconstruction of a ``QTensor``."""
+    if not isinstance(qt, QTensor):
+        raise TypeError(f"qt must be a QTensor, got {type(qt).__name__}")
+    return qt.dequantize()
