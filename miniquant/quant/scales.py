@@ -40,7 +40,8 @@ def store_scale(scale: np.ndarray, dtype: np.dtype) -> np.ndarray:
             f"a scale of {float(scale.max()):.4g} overflows scale_dtype={np.dtype(dtype).name} "
             f"(largest {limit:.4g}); use scale_dtype=np.float32 for inputs this large"
         )
-    stored = scale.astype(dtype)
+    with np.errstate(under="ignore"):  # a scale below the dtype's subnormals: rounded up next
+        stored = scale.astype(dtype)
     shrunk = stored.astype(np.float64) < scale
     if np.any(shrunk):
         stored = np.where(shrunk, np.nextafter(stored, np.asarray(np.inf, dtype)), stored)

@@ -1,0 +1,193 @@
+"""The standard properties of a quantizer, each a plain function on one example.
+
+``check_quantizer`` (in ``check.py``) runs them under Hypothesis against any pair of
+callables; the library's own tests call them directly too. Each raises
+``PropertyFailed`` (an ``AssertionError``) whose message names the property.
+
+Floating-point slack: the bounds allow a few float32 rounding errors of the values
+involved (``FLOAT_SLACK``), never a fraction of a quantization step, so that a real
+off-by-one-step bug still fails.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+#: Relative slack for float32 arithmetic in the bounds (a few units in the last place).
+FLOAT_SLACK = 8 * float(np.finfo(np.float32).eps)
+#: Absolute slack: the smallest float32 subnormal (products of subnormal scales).
+ABS_SLACK = float(np.finfo(np.float32).smallest_subnormal)
+
+
+class PropertyFailed(AssertionError):
+    """A quantization property does not hold; ``.property`` names it."""
+
+    def __init__(self, name: str, detail: str):
+        super().__init__(f"property '{name}' failed: {detail}")
+        self.property = name
+        self.detail = detail
+
+
+def _first_bad(mask: np.ndarray) -> str:
+    idx = tuple(int(i) for i in np.argwhere(mask)[0])
+    return f"{int(mask.sum())} element(s), the first at index {idx}"
+
+
+def assert_codes_in_range(codes, qmin: int, qmax: int) -> None:
+    """Codes are integers in ``[qmin, qmax]``."""
+    codes = np.asarray(codes)
+    if not (np.issubdtype(codes.dtype, np.integer) or (np.issubdtype(codes.dtype, np.floating) and np.all(codes == np.round(codes)))):
+        raise PropertyFailed("codes_in_range", f"codes are not integers (dtype {codes.dtype})")
+    bad = (codes < qmin) | (codes > qmax)
+    if bad.any():
+        raise PropertyFailed(
+            "codes_in_range",
+            f"codes must lie in [{qmin}, {qmax}], but {_first_bad(bad)} is {codes[bad][0]}",
+        )
+
+
+def assert_params_valid(scale, zero_point, shape, scheme: str, qmin: int, qmax: int) -> None:
+    """Scales are finite and positive; zero points are integers in range (zero if symmetric); both broadcast to ``shape``."""
+    scale, zero_point = np.asarray(scale), np.asarray(zero_point)
+    for name, p in (("scale", scale), ("zero_point", zero_point)):
+        try:
+            np.broadcast_shapes(p.shape, shape)
+        except ValueError:
+            raise PropertyFailed("params_broadcast", f"{name} of shape {p.shape} does not broadcast against x of shape {shape}") from None
+    if not np.all(np.isfinite(scale)) or np.any(scale <= 0):
+        raise PropertyFailed("scale_finite_positive", f"scale must be finite and > 0, got values {np.unique(scale)[:5]}")
+    if np.any(zero_point != np.round(zero_point)):
+        raise PropertyFailed("zero_point_integer", f"zero_point must be integers, got {np.unique(zero_point)[:5]}")
+    if scheme == "symmetric" and np.any(zero_point != 0):
+        raise PropertyFailed("symmetric_zero_point_is_zero", f"got zero points {np.unique(zero_point)[:5]}")
+    if np.any(zero_point < qmin) or np.any(zero_point > qmax):
+        raise PropertyFailed("zero_point_in_range", f"zero points must lie in [{qmin}, {qmax}], got {np.unique(zero_point)[:5]}")
+
+
+def assert_dequantize_is_affine(codes, scale, zero_point, x_hat) -> None:
+    """``x_hat == (codes - zero_point) * scale`` up to float32 rounding."""
+    expected = (np.asarray(codes, np.float64) - np.asarray(zero_point, np.float64)) * np.asarray(scale, np.float64)
+    x_hat = np.asarray(x_hat, np.float64)
+    if x_hat.shape != np.broadcast(expected, x_hat).shape:
+        raise PropertyFailed("dequantize_shape", f"x_hat has shape {x_hat.shape}, expected {expected.shape}")
+    bad = np.abs(x_hat - expected) > FLOAT_SLACK * np.abs(expected) + ABS_SLACK
+    if bad.any():
+        raise PropertyFailed(
+            "dequantize_is_affine",
+            f"x_hat must equal (codes - zero_point) * scale; {_first_bad(bad)}: "
+            f"{x_hat[bad][0]!r} instead of {np.broadcast_to(expected, bad.shape)[bad][0]!r}",
+        )
+
+
+def assert_error_within_step(x, x_hat, scale, zero_point, qmin: int, qmax: int, *, fraction: float = 0.5) -> None:
+    """``|x - x_hat| <= fraction * scale`` wherever ``x`` lies inside the representable range.
+
+    The range of each element is ``[(qmin - zp) * scale, (qmax - zp) * scale]``; ``fraction``
+    is 0.5 for round-to-nearest and 1 for stochastic rounding.
+    """
+    x = np.asarray(x, np.float64)
+    x_hat = np.asarray(x_hat, np.float64)
+    scale = np.broadcast_to(np.asarray(scale, np.float64), x.shape)
+    zp = np.broadcast_to(np.asarray(zero_point, np.float64), x.shape)
+    lo, hi = (qmin - zp) * scale, (qmax - zp) * scale
+    inside = (x >= lo) & (x <= hi)
+    err = np.abs(x - x_hat)
+    bound = fraction * scale + FLOAT_SLACK * (np.abs(x) + np.abs(x_hat)) + ABS_SLACK
+    bad = inside & (err > bound)
+    if bad.any():
+        i = tuple(np.argwhere(bad)[0])
+        raise PropertyFailed(
+            "error_within_half_step" if fraction == 0.5 else "error_within_step",
+            f"|x - x_hat| must be <= {fraction} * scale inside the range; at index {i}: "
+            f"x={x[i]!r}, x_hat={x_hat[i]!r}, scale={scale[i]!r} (error {err[i] / scale[i]:.3f} steps)",
+        )
+
+
+def assert_zero_exact(x, x_hat) -> None:
+    """Every ``x == 0.0`` reconstructs to exactly 0.0."""
+    x, x_hat = np.asarray(x), np.asarray(x_hat)
+    bad = (x == 0) & (x_hat != 0)
+    if bad.any():
+        raise PropertyFailed("zero_exact", f"0.0 must reconstruct exactly; {_first_bad(bad)} gives {x_hat[bad][0]!r}")
+
+
+def block_view(a: np.ndarray, block: tuple[int, ...]) -> np.ndarray:
+    """``a`` reshaped to ``(n_blocks, block_elements)``, one row per block (blocks in C order)."""
+    split = []
+    for s, b in zip(a.shape, block):
+        split += [s // b, b]
+    v = a.reshape(split)
+    ndim = a.ndim
+    v = v.transpose(tuple(range(0, 2 * ndim, 2)) + tuple(range(1, 2 * ndim, 2)))
+    return v.reshape(-1, int(np.prod(block)))
+
+
+def assert_range_end_exact(x, x_hat, scale, block: tuple[int, ...], *, qmax: int, either_end: bool = False) -> None:
+    """Symmetric min-max uses its whole range: the value that set each block's scale is exact.
+
+    With the restricted range that value is the largest ``|x|`` of the block (it maps to
+    ``+-qmax``); with ``either_end`` (full range, where ``-qmax - 1`` exists too) it is the
+    block's minimum or its maximum, whichever needed the larger step. "Exact" allows the
+    rounding of the stored scale: ``qmax`` units in the last place of the scale.
+    """
+    x = np.asarray(x, np.float64)
+    x_hat = np.asarray(x_hat, np.float64)
+    scale = np.broadcast_to(np.asarray(scale), x.shape)
+    slack = 2 * qmax * np.abs(np.spacing(scale)).astype(np.float64) + FLOAT_SLACK * np.abs(x) + ABS_SLACK
+    xb, hb, sb = (block_view(a, block) for a in (x, x_hat, slack))
+    rows = np.arange(xb.shape[0])
+    ok_rows = np.zeros(xb.shape[0], dtype=bool)
+    ends = [np.argmin(xb, axis=1), np.argmax(xb, axis=1)] if either_end else [np.argmax(np.abs(xb), axis=1)]
+    for j in ends:
+        ok_rows |= np.abs(hb[rows, j] - xb[rows, j]) <= sb[rows, j]
+    if not ok_rows.all():
+        b = int(np.argmin(ok_rows))
+        j = ends[-1][b]
+        what = "neither its minimum nor its maximum" if either_end else "its largest magnitude"
+        raise PropertyFailed(
+            "range_end_exact",
+            f"block {b}: {what} reconstructs exactly (e.g. {xb[b, j]!r} -> {hb[b, j]!r}); "
+            f"symmetric min-max must map the value that sets the scale to the extreme code",
+        )
+
+
+def requantize_with(x_hat, scale, zero_point, qmin: int, qmax: int) -> np.ndarray:
+    """Codes of ``x_hat`` under fixed parameters: ``clip(rint(x_hat / scale) + zero_point)``."""
+    v = np.asarray(x_hat, np.float64) / np.asarray(scale, np.float64)
+    return np.clip(np.rint(v) + np.asarray(zero_point, np.float64), qmin, qmax)
+
+
+def assert_requantize_stable(codes, codes_again, how: str = "") -> None:
+    """Quantizing the reconstruction again gives the same codes."""
+    codes, codes_again = np.asarray(codes), np.asarray(codes_again)
+    if codes.shape != codes_again.shape:
+        raise PropertyFailed("requantize_stable", f"shapes differ: {codes.shape} vs {codes_again.shape}")
+    bad = codes != codes_again
+    if bad.any():
+        raise PropertyFailed(
+            "requantize_stable",
+            f"quantizing x_hat {how} must give the same codes; {_first_bad(bad)}: "
+            f"{codes[bad][0]} became {codes_again[bad][0]}",
+        )
+
+
+def assert_pack_roundtrip(pack, unpack, codes, bits: int) -> None:
+    """``unpack(pack(codes)) == codes`` and the packed size is ``ceil(n * bits / 8)`` bytes."""
+    codes = np.asarray(codes)
+    packed = np.asarray(pack(codes, bits))
+    expected = -(-codes.size * bits // 8)
+    if packed.nbytes != expected:
+        raise PropertyFailed("packed_size", f"{codes.size} codes of {bits} bits must take {expected} bytes, took {packed.nbytes}")
+    back = np.asarray(unpack(packed, bits, codes.size)).reshape(codes.shape)
+    if not np.array_equal(back, codes):
+        raise PropertyFailed("pack_roundtrip", f"unpack(pack(codes)) differs at {_first_bad(back != codes)}")
+
+
+def assert_ledger_matches(qt) -> None:
+    """The memory ledger of a ``QTensor`` equals its real ``nbytes``."""
+    from ..eval.memory import ledger_row
+
+    row = ledger_row(qt)
+    if row.total_bits != 8 * qt.nbytes or row.total_bytes != qt.nbytes:
+        raise PropertyFailed("ledger_matches_nbytes", f"ledger says {row.total_bits} bits, nbytes is {qt.nbytes} bytes")
+    if abs(row.bits_per_weight - qt.bits_per_weight) > 1e-12:
+        raise PropertyFailed("ledger_matches_nbytes", f"ledger {row.bits_per_weight} vs {qt.bits_per_weight} bits per weight")
