@@ -47,12 +47,13 @@ def round_values(v: np.ndarray, mode: str = "half_even", *, rng: np.random.Gener
     v = np.asarray(v)
     if mode == "half_even":
         return np.rint(v)
-    floor = np.floor(v)
-    frac = v - floor  # exact for floats: no rounding error in this subtraction
+    # Work on magnitudes: |v| - floor(|v|) is exact, while v - floor(v) is not for
+    # negative v (-0.49999997 + 1 rounds to 0.5 in float32).
+    mag = np.abs(v)
+    floor = np.floor(mag)
+    frac = mag - floor
     if mode == "half_away":
-        # Below zero a tie has frac == 0.5 too, and rounding away means going down.
-        up = (frac > 0.5) | ((frac == 0.5) & (v > 0))
-        return floor + up
+        return np.copysign(floor + (frac >= 0.5), v)
     rng = np.random.default_rng() if rng is None else rng
     u = rng.random(v.shape)
-    return floor + (u < frac)
+    return np.copysign(floor + (u < frac), v)  # E[result] = sign(v) * (floor + frac) = v

@@ -61,7 +61,21 @@ def scale_from_range(lo: np.ndarray, hi: np.ndarray, spec: QuantSpec) -> tuple[n
     qmin, qmax = spec.qmin, spec.qmax
     if spec.scheme == "symmetric":
         scale = store_scale(np.maximum(hi / qmax, lo / qmin), spec.scale_dtype)
-        return scale, np.zeros(scale.shape, dtype=np.int32)
+        zero_point = np.zeros(scale.shape, dtype=np.int32)
+        _check_reconstruction_fits(scale, zero_point, qmin, qmax)
+        return scale, zero_point
     scale = store_scale((hi - lo) / (qmax - qmin), spec.scale_dtype)
     zero_point = np.clip(np.rint(qmin - lo / scale.astype(np.float64)), qmin, qmax)
+    _check_reconstruction_fits(scale, zero_point, qmin, qmax)
     return scale, zero_point.astype(np.int32)
+
+
+def _check_reconstruction_fits(scale, zero_point, qmin, qmax):
+    """Dequantization runs in float32: the extreme codes must not overflow it."""
+    reach = np.maximum(zero_point - qmin, qmax - zero_point) * scale.astype(np.float64)
+    limit = float(np.finfo(np.float32).max)
+    if np.any(reach > limit):
+        raise ValueError(
+            f"x is too large to quantize: a reconstruction would reach {float(reach.max()):.4g}, "
+            f"beyond float32's largest value {limit:.4g}"
+        )

@@ -74,7 +74,7 @@ def assert_dequantize_is_affine(codes, scale, zero_point, x_hat) -> None:
         raise PropertyFailed(
             "dequantize_is_affine",
             f"x_hat must equal (codes - zero_point) * scale; {_first_bad(bad)}: "
-            f"{x_hat[bad][0]!r} instead of {np.broadcast_to(expected, bad.shape)[bad][0]!r}",
+            f"{float(x_hat[bad][0])!r} instead of {float(np.broadcast_to(expected, bad.shape)[bad][0])!r}",
         )
 
 
@@ -98,7 +98,7 @@ def assert_error_within_step(x, x_hat, scale, zero_point, qmin: int, qmax: int, 
         raise PropertyFailed(
             "error_within_half_step" if fraction == 0.5 else "error_within_step",
             f"|x - x_hat| must be <= {fraction} * scale inside the range; at index {i}: "
-            f"x={x[i]!r}, x_hat={x_hat[i]!r}, scale={scale[i]!r} (error {err[i] / scale[i]:.3f} steps)",
+            f"x={float(x[i])!r}, x_hat={float(x_hat[i])!r}, scale={float(scale[i])!r} (error {err[i] / scale[i]:.3f} steps)",
         )
 
 
@@ -107,7 +107,7 @@ def assert_zero_exact(x, x_hat) -> None:
     x, x_hat = np.asarray(x), np.asarray(x_hat)
     bad = (x == 0) & (x_hat != 0)
     if bad.any():
-        raise PropertyFailed("zero_exact", f"0.0 must reconstruct exactly; {_first_bad(bad)} gives {x_hat[bad][0]!r}")
+        raise PropertyFailed("zero_exact", f"0.0 must reconstruct exactly; {_first_bad(bad)} gives {float(x_hat[bad][0])!r}")
 
 
 def block_view(a: np.ndarray, block: tuple[int, ...]) -> np.ndarray:
@@ -142,10 +142,10 @@ def assert_range_end_exact(x, x_hat, scale, block: tuple[int, ...], *, qmax: int
     if not ok_rows.all():
         b = int(np.argmin(ok_rows))
         j = ends[-1][b]
-        what = "neither its minimum nor its maximum" if either_end else "its largest magnitude"
+        what = "neither its minimum nor its maximum reconstructs" if either_end else "its largest magnitude does not reconstruct"
         raise PropertyFailed(
             "range_end_exact",
-            f"block {b}: {what} reconstructs exactly (e.g. {xb[b, j]!r} -> {hb[b, j]!r}); "
+            f"block {b}: {what} exactly ({float(xb[b, j])!r} -> {float(hb[b, j])!r}); "
             f"symmetric min-max must map the value that sets the scale to the extreme code",
         )
 

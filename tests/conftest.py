@@ -1,0 +1,31 @@
+"""Shared fixtures and the Hypothesis profiles.
+
+Profiles: ``dev`` (fast, the default on a laptop) and ``ci`` (derandomized, more
+examples; chosen when the ``CI`` environment variable is set, or with
+``HYPOTHESIS_PROFILE=ci``).
+"""
+import os
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, settings
+
+settings.register_profile(
+    "dev", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile(
+    "ci",
+    max_examples=300,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
+
+
+@pytest.fixture
+def rng():
+    """A seeded generator: every random test is reproducible."""
+    return np.random.default_rng(20261127)

@@ -1,0 +1,119 @@
+"""QTensor: packed storage, views, ledger, and the equalities between granularities."""
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import miniquant as mq
+from miniquant.eval import ledger_row
+from miniquant.quant import choose_qparams, dequantize_affine, fake_quantize, quantize_affine
+from miniquant.testing import quant_specs, quantizable_arrays, weight_shapes
+from miniquant.testing.properties import assert_ledger_matches
+
+spec_and_array = weight_shapes(max_side=16).flatmap(
+    lambda shape: st.tuples(
+        quant_specs(shape=shape), quantizable_arrays(shape=shape, max_magnitude=6e4)
+    )
+)
+
+
+@given(spec_and_array)
+def test_qtensor_matches_the_three_step_functions(sx):
+    spec, x = sx
+    qt = mq.quantize(x, spec)
+    scale, zp = choose_qparams(x, spec)
+    codes = quantize_affine(x, scale, zp, spec)
+    np.testing.assert_array_equal(qt.codes, codes)
+    np.testing.assert_array_equal(qt.scale, scale)
+    np.testing.assert_array_equal(qt.zero_point, zp)
+    x_hat = dequantize_affine(codes, scale, zp, spec)
+    np.testing.assert_array_equal(qt.dequantize(), x_hat)
+    np.testing.assert_array_equal(mq.dequantize(qt), x_hat)
+    np.testing.assert_array_equal(fake_quantize(x, spec), x_hat)
+    assert qt.codes.shape == x.shape and qt.dequantize().dtype == np.float32
+    assert qt.scale.dtype == spec.scale_dtype
+
+
+@given(spec_and_array)
+def test_ledger_equals_nbytes(sx):
+    spec, x = sx
+    qt = mq.quantize(x, spec)
+    assert_ledger_matches(qt)
+    expected = qt.packed.nbytes + qt.scale.nbytes + (0 if qt.zero_point_packed is None else qt.zero_point_packed.nbytes)
+    assert qt.nbytes == expected
+    assert qt.packed.nbytes == -(-x.size * spec.bits // 8)
+
+
+@given(spec_and_array)
+def test_group_of_the_whole_axis_equals_per_channel(sx):
+    spec, x = sx
+    spec = spec.replace(granularity="group", group_size=x.shape[0])
+    grouped = mq.quantize(x, spec)
+    channel = mq.quantize(x, spec.replace(granularity="channel", group_size=None))
+    np.testing.assert_array_equal(grouped.codes, channel.codes)
+    np.testing.assert_array_equal(grouped.scale, channel.scale)
+    np.testing.assert_array_equal(grouped.zero_point, channel.zero_point)
+    assert grouped.nbytes == channel.nbytes
+
+
+@given(spec_and_array)
+def test_per_channel_of_one_column_equals_per_tensor(sx):
+    spec, x = sx
+    col = np.ascontiguousarray(x[:, :1])
+    spec = spec.replace(granularity="channel", group_size=None)
+    np.testing.assert_array_equal(mq.quantize(col, spec).codes, mq.quantize(col, spec.replace(granularity="tensor")).codes)
+
+
+def test_axis_one_is_per_token_for_activations(rng):
+    x = rng.standard_normal((6, 32)).astype(np.float32) * np.arange(1, 7, dtype=np.float32)[:, None]
+    qt = mq.quantize(x, bits=8, granularity="channel", axis=1)
+    assert qt.scale.shape == (6, 1)
+    np.testing.assert_allclose(qt.scale[:, 0], np.abs(x).max(axis=1) / 127, rtol=1e-6)
+    by_rows = mq.quantize(x.T.copy(), bits=8, granularity="channel", axis=0)
+    np.testing.assert_array_equal(by_rows.codes.T, qt.codes)
+
+
+def test_known_bits_per_weight(rng):
+    w = rng.standard_normal((256, 64)).astype(np.float32)
+    assert mq.quantize(w, bits=4, group_size=32, scale_dtype=np.float16).bits_per_weight == 4.5
+    assert mq.quantize(w, bits=8, group_size=32, scale_dtype=np.float16).bits_per_weight == 8.5
+    assert mq.quantize(w, bits=4, scheme="asymmetric", group_size=128, scale_dtype=np.float16).bits_per_weight == 4.15625
+    assert mq.quantize(w, bits=3, group_size=64).bits_per_weight == 3.5
+    assert mq.quantize(w, bits=8, granularity="channel").bits_per_weight == 8 + 32 / 256
+
+
+def test_qtensor_storage_is_read_only(rng):
+    qt = mq.quantize(rng.standard_normal((8, 2)).astype(np.float32), bits=4)
+    with pytest.raises(ValueError):
+        qt.packed[0] = 1
+    with pytest.raises(ValueError):
+        qt.scale[...] = 1
+    codes = qt.codes
+    codes[...] = 0  # a fresh array each time: changing it does not touch the tensor
+    assert np.any(qt.codes != 0)
+
+
+def test_qtensor_constructor_validates(rng):
+    qt = mq.quantize(rng.standard_normal((8, 2)).astype(np.float32), bits=4, scheme="asymmetric")
+    with pytest.raises(ValueError, match="packed must be uint8 of shape"):
+        mq.QTensor(qt.packed[:-1], qt.scale, qt.zero_point_packed, qt.shape, qt.spec)
+    with pytest.raises(ValueError, match="scale must be float32 of shape"):
+        mq.QTensor(qt.packed, qt.scale.astype(np.float16), qt.zero_point_packed, qt.shape, qt.spec)
+    with pytest.raises(ValueError, match="zero_point_packed must be uint8"):
+        mq.QTensor(qt.packed, qt.scale, None, qt.shape, qt.spec)
+
+
+def test_repr_names_the_essentials(rng):
+    qt = mq.quantize(rng.standard_normal((64, 4)).astype(np.float32), bits=4, group_size=32, scale_dtype=np.float16)
+    assert repr(qt) == (
+        "QTensor(shape=(64, 4), bits=4, scheme='symmetric', granularity='group', group_size=32, "
+        "scale_dtype=float16, nbytes=144, bits_per_weight=4.5)"
+    )
+    assert ledger_row(qt).storage == "int4 sym g32 f16"
+
+
+def test_three_d_arrays_work(rng):
+    x = rng.standard_normal((4, 8, 3)).astype(np.float32)
+    qt = mq.quantize(x, bits=5, group_size=4, axis=1)
+    assert qt.scale.shape == (4, 2, 3)
+    assert np.abs(qt.dequantize() - x).max() <= qt.scale.max() / 2 * (1 + 1e-6)
