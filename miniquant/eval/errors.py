@@ -156,8 +156,10 @@ def error_table(
     return records
 
 
-def format_table(records: list[dict], columns: list[str] | None = None) -> str:
-    """A plain-text table of ``records`` (floats to 4 significant digits).
+def format_table(records: list[dict], columns: list[str] | None = None, formats: dict[str, str] | None = None) -> str:
+    """A plain-text table of ``records`` (floats to 4 significant digits unless ``formats`` says).
+
+    ``formats`` maps a column to a format spec, e.g. ``{"cosine_similarity": ".6f"}``.
 
     Examples
     --------
@@ -169,15 +171,16 @@ def format_table(records: list[dict], columns: list[str] | None = None) -> str:
     if not records:
         return "(no records)"
     columns = list(records[0]) if columns is None else columns
+    formats = formats or {}
 
-    def cell(v):
+    def cell(v, column):
         if v is None:
             return "-"
         if isinstance(v, (float, np.floating)):
-            return f"{v:.4g}"
+            return format(v, formats.get(column, ".4g"))
         return str(v)
 
-    rows = [[cell(r.get(c)) for c in columns] for r in records]
+    rows = [[cell(r.get(c), c) for c in columns] for r in records]
     widths = [max(len(c), *(len(row[i]) for row in rows)) for i, c in enumerate(columns)]
     numeric = [all(isinstance(r.get(c), (int, float, np.number)) for r in records) for c in columns]
     fmt = lambda vals: "  ".join(v.rjust(w) if n else v.ljust(w) for v, w, n in zip(vals, widths, numeric))  # noqa: E731
