@@ -96,32 +96,26 @@ class Ledger:
     rows: tuple[LedgerRow, ...]
 
     @property
+    def total(self) -> LedgerRow:
+        """All rows summed, as one row named ``TOTAL``."""
+        sums = {f: sum(getattr(r, f) for r in self.rows) for f in ("n_elements", "payload_bits", "scale_bits", "zero_point_bits")}
+        return LedgerRow("TOTAL", (), "", **sums)
+
+    @property
     def n_elements(self) -> int:
-        return sum(r.n_elements for r in self.rows)
-
-    @property
-    def payload_bits(self) -> int:
-        return sum(r.payload_bits for r in self.rows)
-
-    @property
-    def scale_bits(self) -> int:
-        return sum(r.scale_bits for r in self.rows)
-
-    @property
-    def zero_point_bits(self) -> int:
-        return sum(r.zero_point_bits for r in self.rows)
+        return self.total.n_elements
 
     @property
     def total_bits(self) -> int:
-        return sum(r.total_bits for r in self.rows)
+        return self.total.total_bits
 
     @property
     def total_bytes(self) -> int:
-        return self.total_bits // 8
+        return self.total.total_bytes
 
     @property
     def bits_per_weight(self) -> float:
-        return self.total_bits / self.n_elements
+        return self.total.bits_per_weight
 
     def records(self) -> list[dict]:
         """One dict per row (plain Python values), e.g. for CSV/JSON."""
@@ -130,7 +124,7 @@ class Ledger:
     def __str__(self) -> str:
         header = f"{'name':<24} {'shape':<14} {'storage':<20} {'payload B':>11} {'scale B':>9} {'zp B':>7} {'total B':>11} {'bits/w':>7}"
         lines = [header, "-" * len(header)]
-        for r in self.rows + (LedgerRow("TOTAL", (), "", self.n_elements, self.payload_bits, self.scale_bits, self.zero_point_bits),):
+        for r in self.rows + (self.total,):
             shape = "x".join(map(str, r.shape))
             lines.append(
                 f"{r.name:<24} {shape:<14} {r.storage:<20} {r.payload_bits / 8:>11,.0f} {r.scale_bits / 8:>9,.0f} "

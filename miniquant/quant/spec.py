@@ -122,9 +122,22 @@ class QuantSpec:
         return block_shape(shape, self.granularity, axis=self.axis, group_size=self.group_size)
 
     def replace(self, **changes) -> "QuantSpec":
-        """A copy with some fields changed (validated again)."""
-        if "group_size" in changes and "granularity" not in changes and changes["group_size"] is None:
-            changes["granularity"] = None
+        """A copy with some fields changed (validated again).
+
+        Switching ``granularity`` away from ``"group"`` drops the group size, and giving a
+        ``group_size`` alone switches to ``"group"``.
+
+        Examples
+        --------
+        >>> QuantSpec(bits=4, group_size=32).replace(granularity="channel").group_size is None
+        True
+        >>> QuantSpec(bits=4).replace(group_size=64).granularity
+        'group'
+        """
+        if changes.get("granularity", "group") != "group" and "group_size" not in changes:
+            changes["group_size"] = None
+        if changes.get("group_size") is not None and "granularity" not in changes:
+            changes["granularity"] = "group"
         return dataclasses.replace(self, **changes)
 
 
