@@ -3,8 +3,15 @@
 What is stored (and counted by ``nbytes`` and the memory ledger)::
 
     packed             uint8[ceil(size * bits / 8)]     codes - qmin, bit-packed (see packing.py)
-    scale              scale_dtype[S // block]          one per block
+    stored_scale       scale_dtype[n_blocks]            one per block
     zero_point_packed  uint8[ceil(n_blocks * bits / 8)] asymmetric only, bit-packed at ``bits``
+
+Storage order: everything is stored with the block ``axis`` moved last (``np.moveaxis(a,
+axis, -1)`` in C order), so that each block is contiguous. For a weight ``w`` of shape
+``(K, N)`` (``axis=0``) that is the transposed order ``(N, K)``: the K codes of output
+column ``n`` follow each other, group after group, and ``stored_scale`` has shape
+``(N, K // G)``. The kernels read exactly these arrays (``miniquant.kernels``). The public
+views ``.codes``, ``.scale`` and ``.zero_point`` are in the original order.
 
 The shape and the ``QuantSpec`` are per-tensor metadata (a file would keep them in its
 header, a few dozen bytes) and are not counted, as in llama.cpp's bits-per-weight.
@@ -17,6 +24,16 @@ import numpy as np
 from .packing import pack_codes, packed_nbytes, unpack_codes
 from .quant import QuantSpec, choose_qparams, code_dtype, dequantize_affine, make_spec, quantize_affine
 from .quant.blocks import params_shape
+
+
+def _stored_shape(shape: tuple[int, ...], axis: int) -> tuple[int, ...]:
+    """``shape`` with ``axis`` moved last: the order in which a QTensor stores arrays."""
+    return tuple(s for d, s in enumerate(shape) if d != axis) + (shape[axis],)
+
+
+def _to_stored(a: np.ndarray, axis: int) -> np.ndarray:
+    """``a`` with ``axis`` moved last, C-contiguous."""
+    return np.ascontiguousarray(np.moveaxis(a, axis, -1))
 
 
 def _frozen(a: np.ndarray) -> np.ndarray:
@@ -58,32 +75,35 @@ class QTensor:
     True
     """
 
-    __slots__ = ("_packed", "_scale", "_zero_point_packed", "_shape", "_spec")
+    __slots__ = ("_packed", "_stored_scale", "_zero_point_packed", "_shape", "_spec")
 
-    def __init__(self, packed, scale, zero_point_packed, shape, spec: QuantSpec):
+    def __init__(self, packed, stored_scale, zero_point_packed, shape, spec: QuantSpec):
+        """Wrap stored arrays (in storage order, see the module docstring); prefer ``from_codes``."""
         if not isinstance(spec, QuantSpec):
             raise TypeError(f"spec must be a QuantSpec, got {type(spec).__name__}")
         shape = tuple(int(s) for s in shape)
         size = int(np.prod(shape))
-        pshape = params_shape(shape, spec.block_shape(shape))
+        sshape = _stored_shape(params_shape(shape, spec.block_shape(shape)), spec.axis)
         packed = np.asarray(packed)
         if packed.dtype != np.uint8 or packed.shape != (packed_nbytes(size, spec.bits),):
             raise ValueError(
                 f"packed must be uint8 of shape ({packed_nbytes(size, spec.bits)},) for {size} "
                 f"{spec.bits}-bit codes, got {packed.dtype} {packed.shape}"
             )
-        scale = np.asarray(scale)
-        if scale.dtype != spec.scale_dtype or scale.shape != pshape:
-            raise ValueError(f"scale must be {spec.scale_dtype} of shape {pshape}, got {scale.dtype} {scale.shape}")
+        stored_scale = np.asarray(stored_scale)
+        if stored_scale.dtype != spec.scale_dtype or stored_scale.shape != sshape:
+            raise ValueError(
+                f"stored_scale must be {spec.scale_dtype} of shape {sshape}, got {stored_scale.dtype} {stored_scale.shape}"
+            )
         if spec.scheme == "asymmetric":
-            n_zp = packed_nbytes(int(np.prod(pshape)), spec.bits)
+            n_zp = packed_nbytes(int(np.prod(sshape)), spec.bits)
             zero_point_packed = np.asarray(zero_point_packed)
             if zero_point_packed.dtype != np.uint8 or zero_point_packed.shape != (n_zp,):
                 raise ValueError(f"zero_point_packed must be uint8 of shape ({n_zp},) for asymmetric codes")
         elif zero_point_packed is not None:
             raise ValueError("symmetric QTensors store no zero point: zero_point_packed must be None")
         self._packed = _frozen(packed)
-        self._scale = _frozen(scale)
+        self._stored_scale = _frozen(stored_scale)
         self._zero_point_packed = None if zero_point_packed is None else _frozen(zero_point_packed)
         self._shape = shape
         self._spec = spec
@@ -100,30 +120,36 @@ class QTensor:
         scale = np.asarray(scale)
         if scale.shape != pshape:
             raise ValueError(f"scale must have shape {pshape}, got {scale.shape}")
-        packed = pack_codes(codes.astype(np.int32) - spec.qmin, spec.bits)  # offset binary
+        axis = spec.axis % codes.ndim
+        packed = pack_codes(_to_stored(codes, axis).astype(np.int32) - spec.qmin, spec.bits)  # offset binary
         zp_packed = None
         if spec.scheme == "asymmetric":
             zero_point = np.asarray(zero_point)
             if zero_point.shape != pshape:
                 raise ValueError(f"zero_point must have shape {pshape}, got {zero_point.shape}")
-            zp_packed = pack_codes(zero_point, spec.bits)
-        return cls(packed, scale.astype(spec.scale_dtype), zp_packed, codes.shape, spec)
+            zp_packed = pack_codes(_to_stored(zero_point, axis), spec.bits)
+        return cls(packed, _to_stored(scale, axis).astype(spec.scale_dtype), zp_packed, codes.shape, spec)
 
     # -- what is stored --------------------------------------------------------------------
     @property
     def packed(self) -> np.ndarray:
-        """The bit-packed codes (read-only ``uint8`` array)."""
+        """The bit-packed codes in storage order (read-only ``uint8`` array)."""
         return self._packed
 
     @property
-    def scale(self) -> np.ndarray:
-        """Per-block scales in their storage dtype, shape ``shape // block_shape`` (read-only)."""
-        return self._scale
+    def stored_scale(self) -> np.ndarray:
+        """The scales in storage order: block axis last (``(N, K // G)`` for a weight)."""
+        return self._stored_scale
 
     @property
     def zero_point_packed(self) -> np.ndarray | None:
-        """The bit-packed zero points (asymmetric only), else ``None``."""
+        """The bit-packed zero points in storage order (asymmetric only), else ``None``."""
         return self._zero_point_packed
+
+    @property
+    def scale(self) -> np.ndarray:
+        """Per-block scales in their storage dtype, shape ``shape // block_shape`` (a read-only view)."""
+        return np.moveaxis(self._stored_scale, -1, self._axis)
 
     # -- views -----------------------------------------------------------------------------
     @property
@@ -148,24 +174,30 @@ class QTensor:
         return self._spec.block_shape(self._shape)
 
     @property
+    def _axis(self) -> int:
+        return self._spec.axis % len(self._shape)
+
+    @property
     def codes(self) -> np.ndarray:
-        """Unpacked integer codes in ``[qmin, qmax]``, shape ``shape``."""
+        """Unpacked integer codes in ``[qmin, qmax]``, shape ``shape`` (a fresh array)."""
         raw = unpack_codes(self._packed, self._spec.bits, self.size).astype(np.int16)
-        return (raw + self._spec.qmin).astype(code_dtype(self._spec)).reshape(self._shape)
+        stored = (raw + self._spec.qmin).astype(code_dtype(self._spec))
+        return np.ascontiguousarray(np.moveaxis(stored.reshape(_stored_shape(self._shape, self._axis)), -1, self._axis))
 
     @property
     def zero_point(self) -> np.ndarray:
-        """Per-block integer zero points (int32), zeros for the symmetric scheme."""
+        """Per-block integer zero points (int32), zeros for the symmetric scheme (a fresh array)."""
         if self._zero_point_packed is None:
-            return np.zeros(self._scale.shape, dtype=np.int32)
-        n = self._scale.size
-        return unpack_codes(self._zero_point_packed, self._spec.bits, n).astype(np.int32).reshape(self._scale.shape)
+            return np.zeros(self.scale.shape, dtype=np.int32)
+        stored = unpack_codes(self._zero_point_packed, self._spec.bits, self._stored_scale.size)
+        stored = stored.astype(np.int32).reshape(self._stored_scale.shape)
+        return np.ascontiguousarray(np.moveaxis(stored, -1, self._axis))
 
     @property
     def nbytes(self) -> int:
         """Bytes of everything stored: packed codes + scales + packed zero points."""
         zp = 0 if self._zero_point_packed is None else self._zero_point_packed.nbytes
-        return int(self._packed.nbytes + self._scale.nbytes + zp)
+        return int(self._packed.nbytes + self._stored_scale.nbytes + zp)
 
     @property
     def bits_per_weight(self) -> float:
@@ -174,7 +206,7 @@ class QTensor:
 
     def dequantize(self) -> np.ndarray:
         """``x_hat = (codes - zero_point) * scale`` as float32 of shape ``shape``."""
-        return dequantize_affine(self.codes, self._scale, self.zero_point, self._spec)
+        return dequantize_affine(self.codes, self.scale, self.zero_point, self._spec)
 
     def __repr__(self) -> str:
         s = self._spec

@@ -96,11 +96,28 @@ def test_qtensor_storage_is_read_only(rng):
 def test_qtensor_constructor_validates(rng):
     qt = mq.quantize(rng.standard_normal((8, 2)).astype(np.float32), bits=4, scheme="asymmetric")
     with pytest.raises(ValueError, match="packed must be uint8 of shape"):
-        mq.QTensor(qt.packed[:-1], qt.scale, qt.zero_point_packed, qt.shape, qt.spec)
-    with pytest.raises(ValueError, match="scale must be float32 of shape"):
-        mq.QTensor(qt.packed, qt.scale.astype(np.float16), qt.zero_point_packed, qt.shape, qt.spec)
+        mq.QTensor(qt.packed[:-1], qt.stored_scale, qt.zero_point_packed, qt.shape, qt.spec)
+    with pytest.raises(ValueError, match="stored_scale must be float32 of shape"):
+        mq.QTensor(qt.packed, qt.stored_scale.astype(np.float16), qt.zero_point_packed, qt.shape, qt.spec)
     with pytest.raises(ValueError, match="zero_point_packed must be uint8"):
-        mq.QTensor(qt.packed, qt.scale, None, qt.shape, qt.spec)
+        mq.QTensor(qt.packed, qt.stored_scale, None, qt.shape, qt.spec)
+    same = mq.QTensor(qt.packed, qt.stored_scale, qt.zero_point_packed, qt.shape, qt.spec)
+    np.testing.assert_array_equal(same.dequantize(), qt.dequantize())
+
+
+def test_storage_order_puts_the_block_axis_last(rng):
+    from miniquant.packing import pack_codes
+
+    w = rng.standard_normal((64, 5)).astype(np.float32)  # (K, N), groups along K
+    qt = mq.quantize(w, bits=3, scheme="asymmetric", group_size=16)
+    # codes of column n are contiguous: the stream is codes.T in C order, offset to unsigned
+    np.testing.assert_array_equal(qt.packed, pack_codes(qt.codes.T.astype(np.int32) - qt.spec.qmin, 3))
+    assert qt.stored_scale.shape == (5, 4) and qt.scale.shape == (4, 5)
+    np.testing.assert_array_equal(qt.stored_scale, qt.scale.T)
+    np.testing.assert_array_equal(qt.zero_point_packed, pack_codes(qt.zero_point.T, 3))
+    # activations (M, K) with axis=1 are already block-last: C order unchanged
+    qa = mq.quantize(w.T.copy(), bits=3, group_size=16, axis=1)
+    np.testing.assert_array_equal(qa.packed, pack_codes(qa.codes.astype(np.int32) - qa.spec.qmin, 3))
 
 
 def test_repr_names_the_essentials(rng):
