@@ -7,8 +7,16 @@
 4.5
 >>> w_hat = mq.dequantize(qt)            # float32, shape (128, 64)
 """
-from .quant import QuantSpec, choose_qparams, dequantize_affine, fake_quantize, quantize_affine
-from .tensor import QTensor, dequantize, quantize
+import os
+
+# OpenBLAS's worker threads keep spinning after each call and steal the cores Numba's
+# kernels need (measured here: a 4-bit GEMV right after a NumPy matmul ran 2-3x slower).
+# The timeout only takes effect if NumPy is not imported yet, e.g. for the CLI and scripts
+# that import miniquant first; a value the user set wins.
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+
+from .quant import QuantSpec  # noqa: E402, choose_qparams, dequantize_affine, fake_quantize, quantize_affine
+from .tensor import QTensor, dequantize, quantize  # noqa: E402
 
 __version__ = "0.1.0"
 __all__ = [

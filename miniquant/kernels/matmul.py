@@ -1,0 +1,121 @@
+"""``qmatmul``: ``y = x @ w`` for float activations and a quantized weight ``w``.
+
+Three names, as for every kernel family:
+
+* ``qmatmul_reference(x, qt)`` -- the specification, ``x @ qt.dequantize()`` in float32;
+* ``qmatmul_numba(x, qt)`` -- fused kernels for small ``M`` (``fused.py``), dequantize-tile +
+  BLAS for large ``M`` (``tiled.py``);
+* ``qmatmul(x, qt, backend="auto")`` -- the public entry point.
+
+Tolerance (float paths differ from the reference only in float32 rounding)::
+
+    |y - y_ref| <= 4 * K * (eps32 * T + eta32),   T[m, n] = sum_k |x[m, k]| * (u[n, k] + |z|) * s[n, g(k)]
+
+a worst-case bound for sums of ``2K`` float32 terms in any order (each of ``y`` and ``y_ref``
+stays within ``2 K (eps32 T + eta32)`` of the exact value; ``T`` bounds the magnitudes the
+kernels add, including the ``z * xsum`` term, and ``eta32`` (the smallest subnormal) covers
+results that underflow). ``qmatmul_tolerance`` computes it. Tests:
+``tests/kernels/test_matmul.py``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..tensor import QTensor
+from ._jit import NUMBA_AVAILABLE
+from .fused import fused_generic, fused_u4, fused_u8
+from .operands import check_activations, group_sums, weight_operands
+from .tiled import tiled_matmul
+
+BACKENDS = ("auto", "numpy", "numba")
+#: From this many rows of ``x`` on, dequantize-tile + BLAS beats the fused loops (see benchmarks/).
+PREFILL_M = 16
+
+
+def qmatmul_reference(x, qt: QTensor) -> np.ndarray:
+    """The specification: ``y = x @ qt.dequantize()`` in float32, shape ``(..., N)``."""
+    op = weight_operands(qt)
+    x2, lead = check_activations(x, op.K)
+    return (x2 @ qt.dequantize()).reshape(*lead, op.N)
+
+
+def fused_matmul(x2: np.ndarray, op) -> np.ndarray:
+    """The fused kernel for ``op``'s bit-width on float32 ``x2`` of shape ``(M, K)``."""
+    M, K = x2.shape
+    out = np.empty((M, op.N), np.float32)
+    xsum = group_sums(x2, op.group_size)
+    common = (op.group_size, op.n_groups, op.scale_stride, op.scale_f32, op.scale_f16, op.is_half,
+              op.zero_point_packed, op.asymmetric, op.zero_const, out)
+    if op.bits == 8:
+        fused_u8(x2, xsum, op.packed.reshape(op.N, K), *common)
+    elif op.bits == 4 and K % 2 == 0 and op.group_size % 2 == 0:
+        x_even = np.ascontiguousarray(x2[:, 0::2])  # [M, K/2]: the codes in low nibbles
+        x_odd = np.ascontiguousarray(x2[:, 1::2])   # [M, K/2]: the codes in high nibbles
+        fused_u4(x_even, x_odd, xsum, op.packed.reshape(op.N, K // 2), *common)
+    else:
+        fused_generic(x2, xsum, op.packed, op.bits, op.N, *common)
+    return out
+
+
+def qmatmul_numba(x, qt: QTensor, *, prefill_m: int = PREFILL_M) -> np.ndarray:
+    """Numba paths: fused kernels below ``prefill_m`` rows of ``x``, dequantize-tile + BLAS from it on."""
+    op = weight_operands(qt)
+    x2, lead = check_activations(x, op.K)
+    y = tiled_matmul(x2, op) if x2.shape[0] >= prefill_m else fused_matmul(x2, op)
+    return y.reshape(*lead, op.N)
+
+
+def qmatmul(x, qt: QTensor, *, backend: str = "auto") -> np.ndarray:
+    """``y = x @ w`` for a quantized weight: what ``x @ qt.dequantize()`` returns, within ``qmatmul_tolerance``.
+
+    Parameters
+    ----------
+    x : ndarray of float, shape ``(..., K)``
+        Activations; computed in float32.
+    qt : QTensor
+        A weight of shape ``(K, N)`` quantized along ``axis=0``: any bit-width 2-8, scheme,
+        granularity and scale dtype.
+    backend : {"auto", "numpy", "numba"}
+        ``"auto"`` uses Numba when it is available (``miniquant.kernels.NUMBA_AVAILABLE``).
+
+    Returns
+    -------
+    ndarray of float32, shape ``(..., N)``
+
+    Examples
+    --------
+    >>> import numpy as np, miniquant as mq
+    >>> rng = np.random.default_rng(0)
+    >>> w = rng.standard_normal((64, 16)).astype(np.float32)
+    >>> qt = mq.quantize(w, bits=4, group_size=32)
+    >>> x = rng.standard_normal((2, 64)).astype(np.float32)
+    >>> y = qmatmul(x, qt)
+    >>> bool(np.all(np.abs(y - x @ qt.dequantize()) <= qmatmul_tolerance(x, qt)))
+    True
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {list(BACKENDS)}, got {backend!r}")
+    if backend == "numba" and not NUMBA_AVAILABLE:
+        raise RuntimeError("backend='numba' needs Numba with JIT enabled; use backend='auto' or 'numpy'")
+    if backend == "numpy" or not NUMBA_AVAILABLE:
+        return qmatmul_reference(x, qt)
+    return qmatmul_numba(x, qt)
+
+
+def qmatmul_tolerance(x, qt: QTensor) -> np.ndarray:
+    """The stated bound on ``|qmatmul(x, qt) - qmatmul_reference(x, qt)|``, shape ``(..., N)``.
+
+    ``4 * K * (eps32 * T + eta32)`` with ``T[m, n] = sum_k |x[m, k]| * (u[n, k] + |z[n, g]|) * s[n, g]``
+    (module docstring); computed in float64.
+    """
+    op = weight_operands(qt)
+    x2, lead = check_activations(x, op.K)
+    spec = qt.spec
+    u = qt.codes.astype(np.float64) - spec.qmin                             # [K, N] unsigned codes
+    z = np.abs(qt.zero_point.astype(np.float64) - spec.qmin)                # [K/G, N] effective zeros
+    block = qt.block_shape
+    s = np.broadcast_to(np.repeat(qt.scale.astype(np.float64), block[0], axis=0), (op.K, op.N))
+    z = np.broadcast_to(np.repeat(z, block[0], axis=0), (op.K, op.N))
+    T = np.abs(x2.astype(np.float64)) @ ((u + z) * s)                       # [M, N]
+    f32 = np.finfo(np.float32)
+    return (4 * op.K * (f32.eps * T + f32.smallest_subnormal)).reshape(*lead, op.N)

@@ -1,0 +1,96 @@
+"""What the kernels read from a ``QTensor`` weight: its stored arrays, flattened, no copies.
+
+A weight ``w`` of shape ``(K, N)`` (``y = x @ w``, blocks along ``axis=0``) is stored with
+the block axis last (see ``miniquant.tensor``), so for output column ``n``:
+
+* its ``K`` codes are entries ``n*K .. n*K + K - 1`` of the ``bits``-bit stream ``packed``,
+  stored unsigned: ``u = code - qmin``;
+* its ``n_groups`` scales are ``stored_scale[n*scale_stride + g]`` (``scale_stride`` is 0 for
+  per-tensor, 1 for per-channel, ``K // G`` for groups), float32, or float16 read as raw
+  ``uint16`` bits;
+* the weight is ``w[k, n] = (u - z) * s`` with the *effective zero point* ``z = zero_point - qmin``:
+  a constant ``-qmin`` when symmetric, or the packed asymmetric zero point (``qmin = 0``).
+
+Every kernel therefore computes, per group ``g`` with ``xsum[m, g] = sum of x[m, k] over the group``::
+
+    y[m, n] = sum_g s[n, g] * (sum_{k in g} x[m, k] * u[n, k]  -  z[n, g] * xsum[m, g])
+
+so symmetric and asymmetric cost the same, and the inner loop is a plain dot product.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from ..tensor import QTensor
+
+
+@dataclasses.dataclass(frozen=True)
+class WeightOperands:
+    """The flattened stored arrays of a ``(K, N)`` QTensor weight and their geometry."""
+
+    K: int
+    N: int
+    bits: int
+    group_size: int
+    n_groups: int
+    scale_stride: int
+    packed: np.ndarray
+    scale_f32: np.ndarray
+    scale_f16: np.ndarray
+    is_half: bool
+    zero_point_packed: np.ndarray
+    asymmetric: bool
+    zero_const: float
+
+
+def weight_operands(qt: QTensor) -> WeightOperands:
+    """Views of ``qt``'s stored arrays for the kernels (see the module docstring)."""
+    if not isinstance(qt, QTensor):
+        raise TypeError(f"qt must be a QTensor, got {type(qt).__name__}")
+    spec = qt.spec
+    if qt.ndim != 2 or spec.axis % 2 != 0:
+        raise ValueError(
+            f"qt must be a weight of shape (K, N) quantized along axis 0 (y = x @ w), "
+            f"got shape {qt.shape} with axis={spec.axis}"
+        )
+    K, N = qt.shape
+    if spec.granularity == "group":
+        group_size, n_groups, stride = spec.group_size, K // spec.group_size, K // spec.group_size
+    else:
+        group_size, n_groups, stride = K, 1, (1 if spec.granularity == "channel" else 0)
+    flat_scale = qt.stored_scale.reshape(-1)
+    is_half = flat_scale.dtype == np.float16
+    if is_half:
+        scale_f32, scale_f16 = np.empty(0, np.float32), flat_scale.view(np.uint16)
+    else:
+        scale_f32, scale_f16 = flat_scale.astype(np.float32, copy=False), np.empty(0, np.uint16)
+    asymmetric = spec.scheme == "asymmetric"
+    zp = qt.zero_point_packed if asymmetric else np.zeros(1, np.uint8)
+    return WeightOperands(
+        K=K, N=N, bits=spec.bits, group_size=group_size, n_groups=n_groups, scale_stride=stride,
+        packed=qt.packed, scale_f32=scale_f32, scale_f16=scale_f16, is_half=bool(is_half),
+        zero_point_packed=zp, asymmetric=asymmetric, zero_const=float(-spec.qmin),
+    )
+
+
+def check_activations(x, K: int) -> tuple[np.ndarray, tuple[int, ...]]:
+    """``x`` of shape ``(..., K)`` as a C-contiguous float32 ``(M, K)`` array, and its leading shape."""
+    x = np.asarray(x)
+    if not np.issubdtype(x.dtype, np.floating):
+        raise TypeError(f"x must be a floating-point array, got dtype {x.dtype}")
+    if x.ndim == 0 or x.shape[-1] != K:
+        raise ValueError(f"x must have shape (..., {K}) to multiply a weight with K={K}, got {x.shape}")
+    if x.size == 0:
+        raise ValueError(f"x must not be empty, got shape {x.shape}")
+    if not np.all(np.isfinite(x)):
+        raise ValueError("x holds NaN or Inf")
+    lead = x.shape[:-1]
+    return np.ascontiguousarray(x.reshape(-1, K), dtype=np.float32), lead
+
+
+def group_sums(x: np.ndarray, group_size: int) -> np.ndarray:
+    """``xsum[m, g]``: the sum of ``x[m, k]`` over each group, float32 ``(M, K // G)``."""
+    M, K = x.shape
+    return x.reshape(M, K // group_size, group_size).sum(axis=2, dtype=np.float32)

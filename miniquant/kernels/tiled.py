@@ -1,0 +1,69 @@
+"""Prefill path: dequantize tiles of the weight, then let BLAS multiply.
+
+For large ``M`` a matmul is compute-bound: BLAS reaches far more FLOP/s than a Numba loop,
+and the cost of dequantizing a tile (``K * tile`` values) is shared by all ``M`` rows. So
+``tiled_matmul`` dequantizes ``tile`` output columns at a time into a float32 buffer
+``(tile, K)`` and calls ``x @ buffer.T``.
+
+``dequantize_rows`` reproduces ``QTensor.dequantize()`` bit for bit (``(u - z)`` is an exact
+integer, times a float32 scale is one rounding), so the only difference from the reference
+is BLAS's summation order. Tests: ``tests/kernels/test_matmul.py``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ._codes import code_at, scale_at
+from ._jit import jit_exact, prange
+from .fused import zero_at
+from .operands import WeightOperands
+
+#: Output columns dequantized per tile: a (256, K) float32 buffer is 4 MB at K = 4096.
+TILE = 256
+
+
+@jit_exact
+def dequantize_rows(packed, bits, K, n0, n1, group_size, n_groups, stride,
+                    scale_f32, scale_f16, is_half, zp_packed, asymmetric, zero_const, out):
+    """``out[r, k] = float32(u[n0 + r, k] - z) * s`` for columns ``n0 .. n1 - 1`` of the weight."""
+    for r in prange(n1 - n0):
+        n = n0 + r
+        for g in range(n_groups):
+            i = n * stride + g
+            s = scale_at(scale_f32, scale_f16, is_half, i)
+            z = zero_at(zp_packed, i, bits, asymmetric, zero_const)
+            k0 = g * group_size
+            if bits == 8:
+                base = n * K
+                for k in range(k0, k0 + group_size):
+                    out[r, k] = np.float32(np.int32(packed[base + k]) - z) * s
+            elif bits == 4 and K % 2 == 0 and group_size % 2 == 0:
+                base = n * (K // 2)
+                for j in range(k0 // 2, (k0 + group_size) // 2):
+                    b = np.int32(packed[base + j])
+                    out[r, 2 * j] = np.float32((b & 15) - z) * s
+                    out[r, 2 * j + 1] = np.float32((b >> 4) - z) * s
+            else:
+                for k in range(k0, k0 + group_size):
+                    out[r, k] = np.float32(np.int32(code_at(packed, n * K + k, bits)) - z) * s
+
+
+def dequantize_columns(op: WeightOperands, n0: int, n1: int, out: np.ndarray | None = None) -> np.ndarray:
+    """Columns ``n0 .. n1 - 1`` of the weight, dequantized, as a float32 ``(n1 - n0, K)`` array."""
+    if out is None:
+        out = np.empty((n1 - n0, op.K), np.float32)
+    dequantize_rows(op.packed, op.bits, op.K, n0, n1, op.group_size, op.n_groups, op.scale_stride,
+                    op.scale_f32, op.scale_f16, op.is_half, op.zero_point_packed, op.asymmetric, op.zero_const, out)
+    return out
+
+
+def tiled_matmul(x: np.ndarray, op: WeightOperands, tile: int = TILE) -> np.ndarray:
+    """``x @ w`` for float32 ``x`` of shape ``(M, K)``: dequantize ``tile`` columns, then BLAS."""
+    M = x.shape[0]
+    out = np.empty((M, op.N), np.float32)
+    buffer = np.empty((min(tile, op.N), op.K), np.float32)
+    for n0 in range(0, op.N, tile):
+        n1 = min(n0 + tile, op.N)
+        w_tile = dequantize_columns(op, n0, n1, buffer[: n1 - n0])  # [tile, K]
+        np.matmul(x, w_tile.T, out=out[:, n0:n1])                     # [M, K] @ [K, tile] -> [M, tile]
+    return out

@@ -1,0 +1,125 @@
+"""Every Numba matmul path equals the NumPy reference within the stated tolerance."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import miniquant as mq
+from miniquant.kernels import dequantize_columns, qmatmul, qmatmul_numba, qmatmul_reference, qmatmul_tolerance, weight_operands
+from miniquant.kernels._codes import half_to_float
+from miniquant.kernels.matmul import fused_matmul
+from miniquant.kernels.tiled import tiled_matmul
+from miniquant.testing import bit_widths, quantizable_arrays, schemes
+
+
+@st.composite
+def weight_cases(draw, bits=bit_widths()):
+    """A quantized weight (K, N) and activations (M, K): M = 1 included, odd N, one group or many."""
+    b = draw(bits)
+    scheme = draw(schemes())
+    granularity = draw(st.sampled_from(["tensor", "channel", "group"]))
+    group_size = draw(st.sampled_from([2, 4, 8, 16, 32])) if granularity == "group" else None
+    n_groups = draw(st.sampled_from([1, 2, 3, 8]))
+    K = (group_size or draw(st.sampled_from([1, 2, 7, 8, 32]))) * n_groups
+    N = draw(st.integers(1, 11))
+    M = draw(st.sampled_from([1, 1, 2, 3, 5]))
+    w = draw(quantizable_arrays(shape=(K, N), max_magnitude=6e4))
+    qt = mq.quantize(w, bits=b, scheme=scheme, granularity=granularity, group_size=group_size,
+                     scale_dtype=draw(st.sampled_from([np.float32, np.float16])))
+    x = draw(quantizable_arrays(shape=(M, K), kinds=("uniform", "outliers", "zeros", "negative_only", "skewed")))
+    return qt, x
+
+
+def assert_within_tolerance(y, x, qt):
+    ref = qmatmul_reference(x, qt)
+    tol = qmatmul_tolerance(x, qt)
+    err = np.abs(y.astype(np.float64) - ref)
+    worst = np.unravel_index(np.argmax(err - tol), err.shape)
+    assert np.all(err <= tol), f"error {err[worst]:.3e} > tolerance {tol[worst]:.3e} at {worst} for {qt!r}"
+
+
+@given(weight_cases())
+def test_fused_kernels_equal_the_reference(case):
+    qt, x = case
+    assert_within_tolerance(fused_matmul(x, weight_operands(qt)), x, qt)
+
+
+@given(weight_cases())
+def test_tiled_prefill_equals_the_reference(case):
+    qt, x = case
+    assert_within_tolerance(tiled_matmul(x, weight_operands(qt), tile=3), x, qt)
+
+
+@given(weight_cases())
+def test_tile_dequantization_is_bitwise_qtensor_dequantize(case):
+    qt, _ = case
+    op = weight_operands(qt)
+    np.testing.assert_array_equal(dequantize_columns(op, 0, op.N), qt.dequantize().T)
+
+
+@given(weight_cases(bits=st.sampled_from([4, 8])), st.sampled_from([1, 4, 64]))
+def test_public_qmatmul_equals_the_reference_for_any_m(case, m_rows):
+    qt, x = case
+    x = np.resize(x, (m_rows, x.shape[1]))
+    assert_within_tolerance(qmatmul(x, qt), x, qt)
+    np.testing.assert_array_equal(qmatmul(x, qt, backend="numpy"), qmatmul_reference(x, qt))
+
+
+def test_leading_dimensions_are_kept(rng):
+    qt = mq.quantize(rng.standard_normal((32, 6)).astype(np.float32), bits=4, group_size=8)
+    x = rng.standard_normal((2, 3, 32)).astype(np.float32)
+    y = qmatmul(x, qt)
+    assert y.shape == (2, 3, 6) and y.dtype == np.float32
+    np.testing.assert_allclose(y, x @ qt.dequantize(), rtol=1e-4, atol=1e-4)
+
+
+def test_the_tolerance_catches_a_single_wrong_code(rng):
+    """A kernel that read one code off by one would fail: the bound is that tight."""
+    w = rng.standard_normal((32, 8)).astype(np.float32)
+    x = rng.standard_normal((1, 32)).astype(np.float32)
+    for bits in (2, 4, 8):
+        qt = mq.quantize(w, bits=bits, group_size=32)
+        codes = qt.codes.copy()
+        codes[5, 3] = codes[5, 3] + 1 if codes[5, 3] < qt.spec.qmax else codes[5, 3] - 1
+        broken = mq.QTensor.from_codes(codes, qt.scale, qt.zero_point, qt.spec)
+        err = np.abs(fused_matmul(x, weight_operands(broken)) - qmatmul_reference(x, qt))
+        assert err[0, 3] > qmatmul_tolerance(x, qt)[0, 3]
+
+
+def test_half_to_float_decodes_every_finite_float16():
+    bits = np.arange(2**16, dtype=np.uint32).astype(np.uint16)
+    values = bits.view(np.float16)
+    finite = np.isfinite(values)
+    decoded = np.array([half_to_float(b) for b in bits[finite][::97]], dtype=np.float32)
+    np.testing.assert_array_equal(decoded, values[finite][::97].astype(np.float32))
+
+
+def test_bad_operands_are_refused(rng):
+    qt = mq.quantize(rng.standard_normal((16, 4)).astype(np.float32), bits=4)
+    with pytest.raises(ValueError, match=r"x must have shape \(\.\.\., 16\)"):
+        qmatmul(np.ones((2, 8), np.float32), qt)
+    with pytest.raises(TypeError, match="x must be a floating-point array"):
+        qmatmul(np.ones((2, 16), int), qt)
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        qmatmul(np.full((1, 16), np.nan, np.float32), qt)
+    with pytest.raises(ValueError, match="backend must be one of"):
+        qmatmul(np.ones((1, 16), np.float32), qt, backend="cuda")
+    with pytest.raises(ValueError, match=r"weight of shape \(K, N\) quantized along axis 0"):
+        qmatmul(np.ones((1, 4), np.float32), mq.quantize(np.ones((4, 16), np.float32), bits=4, axis=1))
+    with pytest.raises(TypeError, match="qt must be a QTensor"):
+        qmatmul(np.ones((1, 16), np.float32), np.ones((16, 4), np.float32))
+
+
+@pytest.mark.skipif(os.environ.get("NUMBA_DISABLE_JIT") == "1", reason="already running without JIT")
+def test_kernels_pass_without_the_jit():
+    """The same kernel tests, with NUMBA_DISABLE_JIT=1: the Python source is the kernel."""
+    env = dict(os.environ, NUMBA_DISABLE_JIT="1", HYPOTHESIS_PROFILE="dev")
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", os.path.dirname(__file__)],
+        env=env, capture_output=True, text=True,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
