@@ -54,6 +54,59 @@ def cmd_tour(args) -> int:
     return 0
 
 
+def _shapes(text: str) -> list[tuple[int, int, int]]:
+    try:
+        shapes = [tuple(int(v) for v in item.lower().split("x")) for item in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"shapes must look like 1x4096x4096,32x4096x11008, got {text!r}") from None
+    if any(len(s) != 3 or min(s) <= 0 for s in shapes):
+        raise argparse.ArgumentTypeError(f"each shape must be M x K x N with positive sizes, got {text!r}")
+    return shapes
+
+
+def cmd_bench(args) -> int:
+    import dataclasses
+    import json
+
+    from .eval import speed
+
+    shapes = args.shapes or ([(1, 1024, 1024), (64, 1024, 1024)] if args.quick else list(speed.DEFAULT_SHAPES))
+    rounds, reps = (2, 3) if args.quick else (args.rounds, args.reps)
+    bandwidth = speed.streaming_bandwidth(64 * 2**20 if args.quick else 512 * 2**20)
+    records = []
+    for shape in shapes:
+        records += speed.bench_shape(shape, bandwidth=bandwidth, rounds=rounds, reps=reps)
+        print(f"... {shape[0]}x{shape[1]}x{shape[2]} done", file=sys.stderr, flush=True)
+    print(speed.format_records(records, bandwidth))
+    k = 1024 if args.quick else 4096
+    cross = speed.crossover(k, k, ms=(1, 4, 16, 64) if args.quick else (1, 2, 4, 8, 16, 32, 64), reps=reps)
+    print(f"\nfused kernel vs tile+BLAS, 4-bit g32, K = N = {k} (the library switches at M = {PREFILL_M()}):")
+    for row in cross:
+        print(f"  M = {row['M']:>3}: fused {row['fused_ms']:8.3f} ms   tile+BLAS {row['tiled_ms']:8.3f} ms   -> {row['faster']}")
+    inter = speed.interleaved_cost(k, k)
+    print(
+        f"\nalternating NumPy and Numba calls (4-bit GEMV {k}x{k}): kernel alone {inter['kernel_ms']:.3f} ms, "
+        f"NumPy alone {inter['numpy_ms']:.3f} ms, alternated {inter['alternated_ms']:.3f} ms per pair "
+        f"({inter['penalty']:.2f}x the sum)"
+    )
+    compile_ = None if args.no_compile else speed.compile_times()
+    if compile_:
+        print(f"\nNumba compile time of the kernels in a fresh process: cold cache {compile_['cold_s']:.1f} s, warm cache {compile_['warm_s']:.2f} s")
+    if args.json:
+        data = {"bandwidth_gbps": bandwidth, "records": [dataclasses.asdict(r) for r in records], "crossover": cross,
+                "interleaved": inter, "compile": compile_}
+        with open(args.json, "w") as fh:
+            json.dump(data, fh, indent=1)
+        print(f"\nrecords saved to {args.json}")
+    return 0
+
+
+def PREFILL_M() -> int:  # noqa: N802 - reads the library constant lazily
+    from .kernels import PREFILL_M as value
+
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="miniquant", description="Learn and test neural-network quantization in NumPy.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -70,6 +123,21 @@ def build_parser() -> argparse.ArgumentParser:
     tour.add_argument("--scale-dtype", choices=["float16", "float32"], default="float16", help="scale storage (default float16)")
     tour.add_argument("--seed", type=int, default=0, help="seed of the sample weight (default 0)")
     tour.set_defaults(func=cmd_tour)
+
+    bench = sub.add_parser(
+        "bench",
+        help="time the quantized matmul kernels against NumPy float32, side by side",
+        description="Time every kernel format against NumPy float32 x @ w in one run and print time, effective "
+        "GB/s of weight traffic, the fraction of the measured memory bandwidth, and the speed ratio; then the "
+        "fused / tile+BLAS crossover, the cost of alternating NumPy and Numba calls, and the Numba compile time.",
+    )
+    bench.add_argument("--quick", action="store_true", help="small shapes and few repetitions (seconds)")
+    bench.add_argument("--shapes", type=_shapes, help="comma-separated M x K x N, e.g. 1x4096x4096,512x4096x4096")
+    bench.add_argument("--rounds", type=int, default=3, help="rounds per ratio; the median is reported (default 3)")
+    bench.add_argument("--reps", type=int, default=10, help="timed calls per round after warm-up (default 10)")
+    bench.add_argument("--no-compile", action="store_true", help="skip the cold/warm compile-time measurement")
+    bench.add_argument("--json", help="also save the records to this JSON file")
+    bench.set_defaults(func=cmd_bench)
     return parser
 
 

@@ -15,18 +15,18 @@ _HALF_EXP = np.array([2.0**-24] + [2.0 ** (e - 25) for e in range(1, 32)], dtype
 
 @jit_inline
 def half_to_float(h):
-    """float16 bits (a ``uint16``) to float32, exactly: ``(1024 + m) * 2**(e - 25)``.
+    """float16 bits (a ``uint16``) to float32, exactly: ``(-1)**sign * (1024 + m) * 2**(e - 25)``.
 
     Numba has no float16 type on the CPU, so the kernels read float16 scales as their raw
-    bits and decode them here, as F16C hardware would. Inf and NaN never occur in scales.
+    bits and decode them here, as F16C hardware would; branch-free, because it runs once per
+    group in the kernels' hot loop. Subnormals (``e = 0``) have no implicit 1024 and the
+    weight ``2**-24``. Inf and NaN never occur in scales.
     """
     h = np.int32(h)
     exponent = (h >> 10) & 31
-    mantissa = h & 1023
-    if exponent != 0:
-        mantissa += 1024
-    value = np.float32(mantissa) * _HALF_EXP[exponent]
-    return -value if h >> 15 else value
+    mantissa = (h & 1023) + np.int32(exponent != 0) * 1024
+    sign = np.float32(1 - 2 * (h >> 15))
+    return sign * np.float32(mantissa) * _HALF_EXP[exponent]
 
 
 @jit_inline

@@ -5,8 +5,8 @@ and the cost of dequantizing a tile (``K * tile`` values) is shared by all ``M``
 ``tiled_matmul`` dequantizes ``tile`` output columns at a time into a float32 buffer
 ``(tile, K)`` and calls ``x @ buffer.T``.
 
-``dequantize_rows`` reproduces ``QTensor.dequantize()`` bit for bit (``(u - z)`` is an exact
-integer, times a float32 scale is one rounding), so the only difference from the reference
+``dequantize_rows`` reproduces ``QTensor.dequantize()`` bit for bit (``u - z`` is an exact
+small integer in float32, times a float32 scale is one rounding), so the only difference from the reference
 is BLAS's summation order. Tests: ``tests/kernels/test_matmul.py``.
 """
 from __future__ import annotations
@@ -15,37 +15,48 @@ import numpy as np
 
 from ._codes import code_at, scale_at
 from ._jit import jit_exact, prange
-from .fused import zero_at
+from .fused import nibbles, zero_at
 from .operands import WeightOperands
 
-#: Output columns dequantized per tile: a (256, K) float32 buffer is 4 MB at K = 4096.
-TILE = 256
+#: Bytes of float32 weight dequantized per tile (16 MB: 1,024 columns at K = 4096). Large
+#: tiles mean few hand-overs between Numba's and OpenBLAS's threads, which cost more than
+#: the cache misses of a tile that outgrows L2.
+TILE_BYTES = 16 * 2**20
 
 
 @jit_exact
 def dequantize_rows(packed, bits, K, n0, n1, group_size, n_groups, stride,
                     scale_f32, scale_f16, is_half, zp_packed, asymmetric, zero_const, out):
-    """``out[r, k] = float32(u[n0 + r, k] - z) * s`` for columns ``n0 .. n1 - 1`` of the weight."""
+    """``out[r, k] = float32(u[n0 + r, k] - z) * s`` for columns ``n0 .. n1 - 1`` of the weight.
+
+    8-bit and 4-bit codes are read a byte at a time through slice views (so that LLVM
+    vectorizes the loops); other widths one code at a time from the bit stream.
+    """
+    byte_aligned_u4 = bits == 4 and K % 2 == 0 and group_size % 2 == 0
     for r in prange(n1 - n0):
         n = n0 + r
+        o = out[r]
         for g in range(n_groups):
             i = n * stride + g
             s = scale_at(scale_f32, scale_f16, is_half, i)
-            z = zero_at(zp_packed, i, bits, asymmetric, zero_const)
+            z = np.float32(zero_at(zp_packed, i, bits, asymmetric, zero_const))
             k0 = g * group_size
             if bits == 8:
-                base = n * K
-                for k in range(k0, k0 + group_size):
-                    out[r, k] = np.float32(np.int32(packed[base + k]) - z) * s
-            elif bits == 4 and K % 2 == 0 and group_size % 2 == 0:
-                base = n * (K // 2)
-                for j in range(k0 // 2, (k0 + group_size) // 2):
-                    b = np.int32(packed[base + j])
-                    out[r, 2 * j] = np.float32((b & 15) - z) * s
-                    out[r, 2 * j + 1] = np.float32((b >> 4) - z) * s
+                q = packed[n * K + k0:n * K + k0 + group_size]
+                og = o[k0:k0 + group_size]
+                for k in range(group_size):
+                    og[k] = (np.float32(q[k]) - z) * s
+            elif byte_aligned_u4:
+                half = group_size // 2
+                q = packed[(n * K + k0) // 2:(n * K + k0) // 2 + half]
+                og = o[k0:k0 + group_size]
+                for j in range(half):
+                    lo, hi = nibbles(q[j])
+                    og[2 * j] = (lo - z) * s
+                    og[2 * j + 1] = (hi - z) * s
             else:
                 for k in range(k0, k0 + group_size):
-                    out[r, k] = np.float32(np.int32(code_at(packed, n * K + k, bits)) - z) * s
+                    o[k] = (np.float32(code_at(packed, n * K + k, bits)) - z) * s
 
 
 def dequantize_columns(op: WeightOperands, n0: int, n1: int, out: np.ndarray | None = None) -> np.ndarray:
@@ -57,9 +68,10 @@ def dequantize_columns(op: WeightOperands, n0: int, n1: int, out: np.ndarray | N
     return out
 
 
-def tiled_matmul(x: np.ndarray, op: WeightOperands, tile: int = TILE) -> np.ndarray:
+def tiled_matmul(x: np.ndarray, op: WeightOperands, tile: int | None = None) -> np.ndarray:
     """``x @ w`` for float32 ``x`` of shape ``(M, K)``: dequantize ``tile`` columns, then BLAS."""
     M = x.shape[0]
+    tile = tile or max(1, TILE_BYTES // (4 * op.K))
     out = np.empty((M, op.N), np.float32)
     buffer = np.empty((min(tile, op.N), op.K), np.float32)
     for n0 in range(0, op.N, tile):

@@ -1,0 +1,173 @@
+"""Speed measurements: quantized matmul kernels against NumPy float32, side by side.
+
+This machine is shared and noisy, so every figure is a *ratio measured in one run*: for
+each round, the NumPy baseline and the kernel are each timed over several repetitions
+(after a warm-up) and the ratio of their medians is taken; the reported ratio is the
+median over rounds. The baseline and the kernel are timed in separate blocks, never
+interleaved call by call, because interleaving measures the thread hand-over between
+OpenBLAS and Numba rather than either one (``KERNEL-NOTES.md``); ``interleaved_cost``
+measures that separately.
+
+Nothing here is a test: ``benchmarks/bench_kernels.py`` and ``miniquant bench`` print it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+from ..kernels import qmatmul, w8a8_matmul
+from ..kernels.matmul import fused_matmul
+from ..kernels.operands import weight_operands
+from ..kernels.tiled import tiled_matmul
+from ..tensor import quantize
+
+#: Shapes (M, K, N) from the issue: decode of a 7B-class layer, a small batch, a prefill.
+DEFAULT_SHAPES = ((1, 4096, 4096), (1, 4096, 11008), (32, 4096, 11008), (512, 4096, 4096))
+
+#: The formats benchmarked: a label and ``quantize`` options (``w8a8`` marks the int8 x int8 path).
+FORMATS = (
+    ("int8 channel", dict(bits=8, granularity="channel")),
+    ("int4 g32 f16", dict(bits=4, group_size=32, scale_dtype=np.float16)),
+    ("int4 g128 f16", dict(bits=4, group_size=128, scale_dtype=np.float16)),
+    ("int4 asym g128 f16", dict(bits=4, scheme="asymmetric", group_size=128, scale_dtype=np.float16)),
+    ("int3 g128 f16", dict(bits=3, group_size=128, scale_dtype=np.float16)),
+    ("w8a8 channel", dict(bits=8, granularity="channel", w8a8=True)),
+)
+
+
+def median_time(fn, *, reps: int = 10, warmup: int = 2) -> float:
+    """Median wall time of ``fn()`` in seconds over ``reps`` calls after ``warmup`` calls."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+def compare(baseline, candidate, *, rounds: int = 3, reps: int = 10) -> dict:
+    """Median times of both and the median over rounds of ``t_baseline / t_candidate``."""
+    tb, tc = [], []
+    for _ in range(rounds):
+        tb.append(median_time(baseline, reps=reps))
+        tc.append(median_time(candidate, reps=reps))
+    ratios = np.array(tb) / np.array(tc)
+    return {"t_baseline": float(np.median(tb)), "t_kernel": float(np.median(tc)), "ratio": float(np.median(ratios))}
+
+
+def streaming_bandwidth(nbytes: int = 512 * 2**20, *, reps: int = 5) -> float:
+    """Read bandwidth in GB/s of NumPy's float32 GEMV over an array larger than the caches."""
+    rows = nbytes // (4 * 8192)
+    a = np.ones((rows, 8192), np.float32)
+    v = np.ones(8192, np.float32)
+    return a.nbytes / median_time(lambda: a @ v, reps=reps) / 1e9
+
+
+@dataclasses.dataclass
+class BenchRecord:
+    shape: tuple[int, int, int]
+    fmt: str
+    path: str
+    weight_bytes: int
+    t_numpy_ms: float
+    t_kernel_ms: float
+    ratio: float
+    gbps: float
+    bandwidth_fraction: float
+
+
+def bench_shape(shape, formats=FORMATS, *, bandwidth: float, rounds: int = 3, reps: int = 10, seed: int = 0) -> list[BenchRecord]:
+    """Time every format on one ``(M, K, N)`` shape against ``x @ w`` in float32."""
+    M, K, N = shape
+    rng = np.random.default_rng(seed)
+    w = rng.standard_normal((K, N), dtype=np.float32)
+    x = rng.standard_normal((M, K), dtype=np.float32)
+    records = []
+    for label, options in formats:
+        options = dict(options)
+        is_w8a8 = options.pop("w8a8", False)
+        qt = quantize(w, **options)
+        fn = (lambda: w8a8_matmul(x, qt)) if is_w8a8 else (lambda: qmatmul(x, qt))
+        result = compare(lambda: x @ w, fn, rounds=rounds, reps=reps)
+        path = "w8a8" if is_w8a8 else ("fused" if M < 16 else "tile+BLAS")
+        gbps = qt.nbytes / result["t_kernel"] / 1e9
+        records.append(BenchRecord(shape, label, path, qt.nbytes, result["t_baseline"] * 1e3, result["t_kernel"] * 1e3,
+                                   result["ratio"], gbps, gbps / bandwidth))
+    return records
+
+
+def crossover(K: int = 4096, N: int = 4096, ms=(1, 2, 4, 8, 16, 32, 64), *, options=None, reps: int = 5) -> list[dict]:
+    """Fused kernel against tile+BLAS for growing ``M``: where the prefill path starts to win."""
+    options = options or dict(bits=4, group_size=32, scale_dtype=np.float16)
+    rng = np.random.default_rng(0)
+    op = weight_operands(quantize(rng.standard_normal((K, N), dtype=np.float32), **options))
+    rows = []
+    for m in ms:
+        x = rng.standard_normal((m, K), dtype=np.float32)
+        t_fused = median_time(lambda: fused_matmul(x, op), reps=reps)
+        t_tiled = median_time(lambda: tiled_matmul(x, op), reps=reps)
+        rows.append({"M": m, "fused_ms": t_fused * 1e3, "tiled_ms": t_tiled * 1e3, "faster": "fused" if t_fused < t_tiled else "tile+BLAS"})
+    return rows
+
+
+def interleaved_cost(K: int = 4096, N: int = 4096, *, reps: int = 20) -> dict:
+    """The thread hand-over trap: a 4-bit GEMV alone, a NumPy GEMV alone, and the two alternated."""
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((K, N), dtype=np.float32)
+    qt = quantize(w, bits=4, group_size=32, scale_dtype=np.float16)
+    x = rng.standard_normal((1, K), dtype=np.float32)
+    t_q = median_time(lambda: qmatmul(x, qt), reps=reps)
+    t_np = median_time(lambda: x @ w, reps=reps)
+    t_both = median_time(lambda: (x @ w, qmatmul(x, qt)), reps=reps)
+    return {"kernel_ms": t_q * 1e3, "numpy_ms": t_np * 1e3, "alternated_ms": t_both * 1e3, "penalty": t_both / (t_q + t_np)}
+
+
+_COMPILE_SNIPPET = """
+import time, numpy as np
+t0 = time.perf_counter()
+import miniquant as mq
+from miniquant.kernels import qmatmul, w8a8_matmul
+rng = np.random.default_rng(0)
+w = rng.standard_normal((256, 64)).astype(np.float32)
+x = rng.standard_normal((1, 256)).astype(np.float32)
+t1 = time.perf_counter()
+for opts in ({opts}):
+    qt = mq.quantize(w, **opts)
+    qmatmul(x, qt)
+    qmatmul(np.resize(x, (32, 256)), qt)
+w8a8_matmul(x, mq.quantize(w, bits=8, granularity="channel"))
+print(time.perf_counter() - t1)
+"""
+
+
+def compile_times() -> dict:
+    """First-call time of every kernel in a fresh process: with an empty cache, then a warm one."""
+    opts = "dict(bits=8, granularity='channel'), dict(bits=4, group_size=32, scale_dtype=np.float16), dict(bits=3, group_size=32)"
+    code = _COMPILE_SNIPPET.format(opts=opts)
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+        run = lambda: float(subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout.split()[-1])  # noqa: E731
+        cold = run()
+        warm = run()
+    return {"cold_s": cold, "warm_s": warm}
+
+
+def format_records(records: list[BenchRecord], bandwidth: float) -> str:
+    """A printable table of benchmark records."""
+    head = f"{'M x K x N':<18} {'format':<19} {'path':<10} {'weight MB':>9} {'numpy ms':>9} {'kernel ms':>10} {'ratio':>6} {'GB/s':>6} {'of BW':>6}"
+    lines = [f"measured streaming read bandwidth: {bandwidth:.1f} GB/s", head, "-" * len(head)]
+    for r in records:
+        shape = "x".join(map(str, r.shape))
+        lines.append(
+            f"{shape:<18} {r.fmt:<19} {r.path:<10} {r.weight_bytes / 1e6:>9.1f} {r.t_numpy_ms:>9.3f} {r.t_kernel_ms:>10.3f} "
+            f"{r.ratio:>5.2f}x {r.gbps:>6.1f} {r.bandwidth_fraction:>5.0%}"
+        )
+    return "\n".join(lines)
