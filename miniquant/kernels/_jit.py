@@ -16,6 +16,14 @@ from __future__ import annotations
 
 import os
 
+# Numba's OpenMP workers spin after every parallel call and steal the cores that the next
+# NumPy/BLAS call needs: measured here, dequantize-tile + BLAS at M = 32 ran at 0.08x of
+# NumPy with spinning workers and 0.9x with passive ones, and a NumPy GEMV alternated with a
+# Numba GEMV took 8 ms per pair instead of 3.5. Passive waiting costs back-to-back Numba
+# calls some speed, but a transformer alternates the two constantly. Read by the OpenMP
+# runtime when Numba first starts its threads; a value the user set wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 try:  # Numba is a core dependency, but the library must still work without it.
     import numba as _numba
     from numba import prange

@@ -10,6 +10,12 @@ Overflow: ``|xq| <= 127`` and ``|c| <= 128`` (full range), so each product is at
 
 The integer sum is exact and the epilogue is the same three float32 operations in both
 implementations, so ``w8a8_matmul_numba`` equals ``w8a8_matmul_reference`` *bit for bit*.
+
+Two exact integer paths: for few rows a fused Numba loop with an int32 accumulator; from
+``PREFILL_M`` rows on, float32 BLAS on chunks of ``CHUNK_K = 1024`` along K. That is exact
+too: float32 represents every integer below ``2**24 = 16,777,216``, and a chunk's partial
+sums never exceed ``1024 * 16,256 = 16,646,144`` in magnitude, whatever order BLAS adds in.
+The chunk results are then added in int64.
 What W8A8 teaches is accumulator widths and activation quantization error (compare with
 ``x @ w``), not speed: in Numba it does not reach the int8 dot-product instructions
 (``KERNEL-NOTES.md``). Tests: ``tests/kernels/test_w8a8.py``.
@@ -22,11 +28,13 @@ from ..quant import choose_qparams, quantize_affine
 from ..tensor import QTensor
 from ._jit import NUMBA_AVAILABLE, jit_exact, prange
 from ._codes import scale_at
-from .matmul import BACKENDS
+from .matmul import BACKENDS, PREFILL_M
 from .operands import check_activations, weight_operands
 
 #: Longest reduction whose int32 accumulator cannot overflow: (2**31 - 1) // (127 * 128).
 MAX_K = (2**31 - 1) // (127 * 128)
+#: Longest K chunk whose integer sums float32 holds exactly: 2**24 // (127 * 128) rounded down to 1024.
+CHUNK_K = 1024
 
 
 def quantize_per_token(x) -> tuple[np.ndarray, np.ndarray]:
@@ -85,11 +93,46 @@ def _w8a8_kernel(xq, sx, rows, zero_const, stride, scale_f32, scale_f16, is_half
             out[m, n] = np.float32(acc) * sx[m] * s
 
 
+@jit_exact
+def _codes_as_float(rows, zero_const, k0, k1, out):
+    """``out[n, k - k0] = float32(u[n, k] - z)``: the signed weight codes of one K chunk."""
+    z = np.float32(zero_const)
+    for n in prange(rows.shape[0]):
+        r = rows[n, k0:k1]
+        o = out[n]
+        for k in range(k1 - k0):
+            o[k] = np.float32(r[k]) - z
+
+
+def _w8a8_blas(xq, sx, op) -> np.ndarray:
+    """Exact integer accumulation with float32 BLAS on K chunks of ``CHUNK_K`` (module docstring)."""
+    M, K = xq.shape
+    rows = op.packed.reshape(op.N, K)
+    acc = np.zeros((M, op.N), np.int64)
+    xf = xq.astype(np.float32)
+    buffer = np.empty((op.N, min(CHUNK_K, K)), np.float32)
+    for k0 in range(0, K, CHUNK_K):
+        k1 = min(k0 + CHUNK_K, K)
+        c = buffer[:, : k1 - k0]
+        _codes_as_float(rows, op.zero_const, k0, k1, c)              # [N, chunk] exact small integers
+        acc += (xf[:, k0:k1] @ c.T).astype(np.int64)                 # exact: every partial sum < 2**24
+    s = _scales(op)
+    return acc.astype(np.int32).astype(np.float32) * sx[:, None] * s[None, :]
+
+
+def _scales(op) -> np.ndarray:
+    """Per-output-column float32 scales ``s[n]`` of a per-tensor or per-channel weight."""
+    stored = op.scale_f16.view(np.float16).astype(np.float32) if op.is_half else op.scale_f32
+    return np.broadcast_to(stored, (op.N,)) if stored.size == 1 else stored
+
+
 def w8a8_matmul_numba(x, qt: QTensor) -> np.ndarray:
-    """The Numba W8A8 kernel; bitwise equal to ``w8a8_matmul_reference``."""
+    """The Numba W8A8 paths; bitwise equal to ``w8a8_matmul_reference``."""
     op = _check_weight(qt)
     x2, lead = check_activations(x, op.K)
     xq, sx = quantize_per_token(x2)
+    if x2.shape[0] >= PREFILL_M:
+        return _w8a8_blas(xq, sx, op).reshape(*lead, op.N)
     out = np.empty((x2.shape[0], op.N), np.float32)
     _w8a8_kernel(xq, sx, op.packed.reshape(op.N, op.K), op.zero_const, op.scale_stride,
                  op.scale_f32, op.scale_f16, op.is_half, out)

@@ -8,7 +8,7 @@ import miniquant as mq
 from miniquant.kernels import MAX_K, quantize_per_token, w8a8_matmul, w8a8_matmul_numba, w8a8_matmul_reference
 from miniquant.testing import quantizable_arrays
 
-cases = st.tuples(st.integers(1, 40), st.integers(1, 9), st.sampled_from([1, 2, 5, 32]), st.sampled_from(["tensor", "channel"]),
+cases = st.tuples(st.integers(1, 40), st.integers(1, 9), st.sampled_from([1, 2, 5, 16, 33]), st.sampled_from(["tensor", "channel"]),
                   st.booleans(), st.sampled_from([np.float32, np.float16])).flatmap(
     lambda p: st.tuples(
         quantizable_arrays(shape=(p[0], p[1]), max_magnitude=6e4), quantizable_arrays(shape=(p[2], p[0])),
@@ -22,6 +22,20 @@ def test_w8a8_numba_equals_reference_exactly(case):
     w, x, granularity, full_range, scale_dtype = case
     qt = mq.quantize(w, bits=8, granularity=granularity, full_range=full_range, scale_dtype=scale_dtype)
     np.testing.assert_array_equal(w8a8_matmul_numba(x, qt), w8a8_matmul_reference(x, qt))
+
+
+def test_blas_chunks_stay_exact_at_the_worst_case():
+    """Every product at its largest magnitude, K = 3 chunks: float32 BLAS must still be exact."""
+    K = 3 * 1024
+    w = np.full((K, 4), -1.0, np.float32)
+    w[0, :] = -1.0
+    qt = mq.quantize(w, bits=8, granularity="channel", full_range=True)  # codes -128 everywhere
+    assert np.all(qt.codes == -128)
+    x = np.full((16, K), 1.0, np.float32)                                # codes 127 everywhere
+    y = w8a8_matmul_numba(x, qt)                                         # 16 rows: the BLAS path
+    np.testing.assert_array_equal(y, w8a8_matmul_reference(x, qt))
+    expected = np.float32(-128 * 127 * K) * np.float32(1 / 127) * qt.scale[0, 0]
+    np.testing.assert_allclose(y[0, 0], expected, rtol=1e-6)
 
 
 def test_w8a8_is_close_to_float_matmul(rng):
