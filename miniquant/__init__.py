@@ -15,7 +15,7 @@ import os
 # that import miniquant first; a value the user set wins.
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
-from .quant import QuantSpec  # noqa: E402, choose_qparams, dequantize_affine, fake_quantize, quantize_affine
+from .quant import QuantSpec, choose_qparams, dequantize_affine, fake_quantize, quantize_affine  # noqa: E402
 from .tensor import QTensor, dequantize, quantize  # noqa: E402
 
 __version__ = "0.1.0"

@@ -21,7 +21,7 @@ import time
 
 import numpy as np
 
-from ..kernels import qmatmul, w8a8_matmul
+from ..kernels import PREFILL_M, qmatmul, w8a8_matmul
 from ..kernels.matmul import fused_matmul
 from ..kernels.operands import weight_operands
 from ..kernels.tiled import tiled_matmul
@@ -97,7 +97,7 @@ def bench_shape(shape, formats=FORMATS, *, bandwidth: float, rounds: int = 3, re
         qt = quantize(w, **options)
         fn = (lambda: w8a8_matmul(x, qt)) if is_w8a8 else (lambda: qmatmul(x, qt))
         result = compare(lambda: x @ w, fn, rounds=rounds, reps=reps)
-        path = "w8a8" if is_w8a8 else ("fused" if M < 16 else "tile+BLAS")
+        path = ("w8a8 " if is_w8a8 else "") + ("fused" if M < PREFILL_M else "tile+BLAS")
         gbps = qt.nbytes / result["t_kernel"] / 1e9
         records.append(BenchRecord(shape, label, path, qt.nbytes, result["t_baseline"] * 1e3, result["t_kernel"] * 1e3,
                                    result["ratio"], gbps, gbps / bandwidth))
@@ -162,12 +162,12 @@ def compile_times() -> dict:
 
 def format_records(records: list[BenchRecord], bandwidth: float) -> str:
     """A printable table of benchmark records."""
-    head = f"{'M x K x N':<18} {'format':<19} {'path':<10} {'weight MB':>9} {'numpy ms':>9} {'kernel ms':>10} {'ratio':>6} {'GB/s':>6} {'of BW':>6}"
+    head = f"{'M x K x N':<18} {'format':<19} {'path':<15} {'weight MB':>9} {'numpy ms':>9} {'kernel ms':>10} {'ratio':>6} {'GB/s':>6} {'of BW':>6}"
     lines = [f"measured streaming read bandwidth: {bandwidth:.1f} GB/s", head, "-" * len(head)]
     for r in records:
         shape = "x".join(map(str, r.shape))
         lines.append(
-            f"{shape:<18} {r.fmt:<19} {r.path:<10} {r.weight_bytes / 1e6:>9.1f} {r.t_numpy_ms:>9.3f} {r.t_kernel_ms:>10.3f} "
+            f"{shape:<18} {r.fmt:<19} {r.path:<15} {r.weight_bytes / 1e6:>9.1f} {r.t_numpy_ms:>9.3f} {r.t_kernel_ms:>10.3f} "
             f"{r.ratio:>5.2f}x {r.gbps:>6.1f} {r.bandwidth_fraction:>5.0%}"
         )
     return "\n".join(lines)

@@ -29,7 +29,7 @@ from .tiled import tiled_matmul
 
 BACKENDS = ("auto", "numpy", "numba")
 #: From this many rows of ``x`` on, dequantize-tile + BLAS beats the fused loops (see benchmarks/).
-PREFILL_M = 16
+PREFILL_M = 8
 
 
 def qmatmul_reference(x, qt: QTensor) -> np.ndarray:
