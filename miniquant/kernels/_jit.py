@@ -35,7 +35,7 @@ except ImportError:  # pragma: no cover - exercised only on machines without Num
     prange = range
     NUMBA_AVAILABLE = False
 
-    def overload(_fn):
+    def overload(_fn, **_options):
         return lambda impl: impl
 
 

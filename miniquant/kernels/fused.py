@@ -22,16 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._codes import code_at, scale_at
+from ._codes import code_at, scale_value, zero_value
 from ._jit import jit_fast, jit_inline, prange
-
-
-@jit_inline
-def zero_at(zp_packed, i, bits, asymmetric, zero_const):
-    """Effective zero point ``z = zero_point - qmin`` of block ``i`` (an integer)."""
-    if asymmetric:
-        return np.int32(code_at(zp_packed, i, bits))
-    return np.int32(zero_const)
 
 
 @jit_inline
@@ -49,16 +41,14 @@ def nibbles(b):
 
 
 @jit_inline
-def _combine(a, n, g, m, stride, bits, scale_f32, scale_f16, is_half, zp_packed, asymmetric, zero_const, xsum):
+def group_term(a, n, g, m, stride, bits, scales, zeros, xsum):
     """One group's contribution: ``s[n, g] * (a - z[n, g] * xsum[m, g])``."""
     i = n * stride + g
-    z = zero_at(zp_packed, i, bits, asymmetric, zero_const)
-    return scale_at(scale_f32, scale_f16, is_half, i) * (a - np.float32(z) * xsum[m, g])
+    return scale_value(scales, i) * (a - zero_value(zeros, i, bits) * xsum[m, g])
 
 
 @jit_fast
-def fused_generic(x, xsum, packed, bits, N, group_size, n_groups, stride,
-                  scale_f32, scale_f16, is_half, zp_packed, asymmetric, zero_const, out):
+def fused_generic(x, xsum, packed, bits, N, group_size, n_groups, stride, scales, zeros, out):
     """Any bit-width: ``out[m, n] = sum_g s * (sum_k x[m, k] * u[n, k] - z * xsum[m, g])``."""
     M, K = x.shape
     for n in prange(N):
@@ -68,13 +58,12 @@ def fused_generic(x, xsum, packed, bits, N, group_size, n_groups, stride,
                 a = np.float32(0.0)
                 for k in range(g * group_size, (g + 1) * group_size):
                     a += x[m, k] * np.float32(code_at(packed, n * K + k, bits))
-                acc += _combine(a, n, g, m, stride, bits, scale_f32, scale_f16, is_half, zp_packed, asymmetric, zero_const, xsum)
+                acc += group_term(a, n, g, m, stride, bits, scales, zeros, xsum)
             out[m, n] = acc
 
 
 @jit_fast
-def fused_u8(x, xsum, rows, group_size, n_groups, stride,
-             scale_f32, scale_f16, is_half, zp_packed, asymmetric, zero_const, out):
+def fused_u8(x, xsum, rows, group_size, n_groups, stride, scales, zeros, out):
     """8-bit codes, ``rows`` = packed bytes viewed as ``(N, K)``; four columns per iteration."""
     M, K = x.shape
     N = rows.shape[0]
@@ -96,6 +85,8 @@ def fused_u8(x, xsum, rows, group_size, n_groups, stride,
                     a1 = np.float32(0.0)
                     a2 = np.float32(0.0)
                     a3 = np.float32(0.0)
+                    # Slice views and a loop from 0: computed indices (base + k) would turn
+                    # the loads into gathers (KERNEL-NOTES, item 2).
                     k0 = g * group_size
                     q0 = r0[k0:k0 + group_size]
                     q1 = r1[k0:k0 + group_size]
@@ -108,10 +99,10 @@ def fused_u8(x, xsum, rows, group_size, n_groups, stride,
                         a1 += xv * np.float32(q1[k])
                         a2 += xv * np.float32(q2[k])
                         a3 += xv * np.float32(q3[k])
-                    acc0 += _combine(a0, n0, g, m, stride, 8, scale_f32, scale_f16, is_half, zp_packed, asymmetric, zero_const, xsum)
-                    acc1 += _combine(a1, n0 + 1, g, m, stride, 8, scale_f32, scale_f16, is_half, zp_packed, asymmetric, zero_const, xsum)
-                    acc2 += _combine(a2, n0 + 2, g, m, stride, 8, scale_f32, scale_f16, is_half, zp_packed, asymmetric, zero_const, xsum)
-                    acc3 += _combine(a3, n0 + 3, g, m, stride, 8, scale_f32, scale_f16, is_half, zp_packed, asymmetric, zero_const, xsum)
+                    acc0 += group_term(a0, n0, g, m, stride, 8, scales, zeros, xsum)
+                    acc1 += group_term(a1, n0 + 1, g, m, stride, 8, scales, zeros, xsum)
+                    acc2 += group_term(a2, n0 + 2, g, m, stride, 8, scales, zeros, xsum)
+                    acc3 += group_term(a3, n0 + 3, g, m, stride, 8, scales, zeros, xsum)
                 out[m, n0] = acc0
                 out[m, n0 + 1] = acc1
                 out[m, n0 + 2] = acc2
@@ -125,77 +116,90 @@ def fused_u8(x, xsum, rows, group_size, n_groups, stride,
                         a = np.float32(0.0)
                         for k in range(g * group_size, (g + 1) * group_size):
                             a += x[m, k] * np.float32(r[k])
-                        acc += _combine(a, n, g, m, stride, 8, scale_f32, scale_f16, is_half, zp_packed, asymmetric, zero_const, xsum)
+                        acc += group_term(a, n, g, m, stride, 8, scales, zeros, xsum)
                     out[m, n] = acc
 
 
-@jit_fast
-def fused_u4(x_even, x_odd, xsum, rows, group_size, n_groups, stride,
-             scale_f32, scale_f16, is_half, zp_packed, asymmetric, zero_const, out):
-    """4-bit codes, ``rows`` = packed bytes viewed as ``(N, K // 2)``; byte j holds codes 2j (low) and 2j+1.
+def make_fused_u4(half_constant: int = 0):
+    """Build ``fused_u4``; with ``half_constant = G // 2`` the group length is a compile-time constant.
 
-    ``x_even[m, j] = x[m, 2j]`` and ``x_odd[m, j] = x[m, 2j + 1]``; a group of ``G`` codes is
-    ``G // 2`` bytes. Four columns per iteration.
+    LLVM vectorizes a 16-iteration loop well only if it knows the trip count; the library
+    builds kernels specialized to the common group sizes (``SPECIALIZED_GROUPS``) and a
+    general one (``half_constant = 0``) for the rest. Kernels built by this factory are cached
+    like any other: the closure constant is part of the cache key.
     """
-    M = x_even.shape[0]
-    N = rows.shape[0]
-    half = group_size // 2
-    for blk in prange((N + 3) // 4):
-        n0 = 4 * blk
-        if n0 + 4 <= N:
-            r0 = rows[n0]
-            r1 = rows[n0 + 1]
-            r2 = rows[n0 + 2]
-            r3 = rows[n0 + 3]
-            for m in range(M):
-                xe = x_even[m]
-                xo = x_odd[m]
-                acc0 = np.float32(0.0)
-                acc1 = np.float32(0.0)
-                acc2 = np.float32(0.0)
-                acc3 = np.float32(0.0)
-                for g in range(n_groups):
-                    a0 = np.float32(0.0)
-                    a1 = np.float32(0.0)
-                    a2 = np.float32(0.0)
-                    a3 = np.float32(0.0)
-                    # Slice views and a loop from 0: computed indices (base + j) would turn
-                    # the loads into gathers (KERNEL-NOTES, item 2).
-                    j0 = g * half
-                    q0 = r0[j0:j0 + half]
-                    q1 = r1[j0:j0 + half]
-                    q2 = r2[j0:j0 + half]
-                    q3 = r3[j0:j0 + half]
-                    xs = xe[j0:j0 + half]
-                    xt = xo[j0:j0 + half]
-                    for j in range(half):
-                        xl = xs[j]
-                        xh = xt[j]
-                        l0, h0 = nibbles(q0[j])
-                        l1, h1 = nibbles(q1[j])
-                        l2, h2 = nibbles(q2[j])
-                        l3, h3 = nibbles(q3[j])
-                        a0 += l0 * xl + h0 * xh
-                        a1 += l1 * xl + h1 * xh
-                        a2 += l2 * xl + h2 * xh
-                        a3 += l3 * xl + h3 * xh
-                    acc0 += _combine(a0, n0, g, m, stride, 4, scale_f32, scale_f16, is_half, zp_packed, asymmetric, zero_const, xsum)
-                    acc1 += _combine(a1, n0 + 1, g, m, stride, 4, scale_f32, scale_f16, is_half, zp_packed, asymmetric, zero_const, xsum)
-                    acc2 += _combine(a2, n0 + 2, g, m, stride, 4, scale_f32, scale_f16, is_half, zp_packed, asymmetric, zero_const, xsum)
-                    acc3 += _combine(a3, n0 + 3, g, m, stride, 4, scale_f32, scale_f16, is_half, zp_packed, asymmetric, zero_const, xsum)
-                out[m, n0] = acc0
-                out[m, n0 + 1] = acc1
-                out[m, n0 + 2] = acc2
-                out[m, n0 + 3] = acc3
-        else:
-            for n in range(n0, N):
-                r = rows[n]
+
+    @jit_fast
+    def fused_u4(x_even, x_odd, xsum, rows, group_size, n_groups, stride, scales, zeros, out):
+        """4-bit codes, ``rows`` = packed bytes viewed as ``(N, K // 2)``; byte j holds codes 2j (low) and 2j+1.
+
+        ``x_even[m, j] = x[m, 2j]`` and ``x_odd[m, j] = x[m, 2j + 1]``; a group of ``G`` codes is
+        ``G // 2`` bytes. Four columns per iteration.
+        """
+        M = x_even.shape[0]
+        N = rows.shape[0]
+        half = group_size // 2 if half_constant == 0 else half_constant
+        for blk in prange((N + 3) // 4):
+            n0 = 4 * blk
+            if n0 + 4 <= N:
+                r0 = rows[n0]
+                r1 = rows[n0 + 1]
+                r2 = rows[n0 + 2]
+                r3 = rows[n0 + 3]
                 for m in range(M):
-                    acc = np.float32(0.0)
+                    xe = x_even[m]
+                    xo = x_odd[m]
+                    acc0 = np.float32(0.0)
+                    acc1 = np.float32(0.0)
+                    acc2 = np.float32(0.0)
+                    acc3 = np.float32(0.0)
                     for g in range(n_groups):
-                        a = np.float32(0.0)
-                        for j in range(g * half, (g + 1) * half):
-                            lo_, hi_ = nibbles(r[j])
-                            a += lo_ * x_even[m, j] + hi_ * x_odd[m, j]
-                        acc += _combine(a, n, g, m, stride, 4, scale_f32, scale_f16, is_half, zp_packed, asymmetric, zero_const, xsum)
-                    out[m, n] = acc
+                        a0 = np.float32(0.0)
+                        a1 = np.float32(0.0)
+                        a2 = np.float32(0.0)
+                        a3 = np.float32(0.0)
+                        b = g * half
+                        for j in range(half):
+                            xl = xe[b + j]
+                            xh = xo[b + j]
+                            l0, h0 = nibbles(r0[b + j])
+                            l1, h1 = nibbles(r1[b + j])
+                            l2, h2 = nibbles(r2[b + j])
+                            l3, h3 = nibbles(r3[b + j])
+                            a0 += l0 * xl + h0 * xh
+                            a1 += l1 * xl + h1 * xh
+                            a2 += l2 * xl + h2 * xh
+                            a3 += l3 * xl + h3 * xh
+                        acc0 += group_term(a0, n0, g, m, stride, 4, scales, zeros, xsum)
+                        acc1 += group_term(a1, n0 + 1, g, m, stride, 4, scales, zeros, xsum)
+                        acc2 += group_term(a2, n0 + 2, g, m, stride, 4, scales, zeros, xsum)
+                        acc3 += group_term(a3, n0 + 3, g, m, stride, 4, scales, zeros, xsum)
+                    out[m, n0] = acc0
+                    out[m, n0 + 1] = acc1
+                    out[m, n0 + 2] = acc2
+                    out[m, n0 + 3] = acc3
+            else:
+                for n in range(n0, N):
+                    r = rows[n]
+                    for m in range(M):
+                        acc = np.float32(0.0)
+                        for g in range(n_groups):
+                            a = np.float32(0.0)
+                            for j in range(g * half, (g + 1) * half):
+                                lo, hi = nibbles(r[j])
+                                a += lo * x_even[m, j] + hi * x_odd[m, j]
+                            acc += group_term(a, n, g, m, stride, 4, scales, zeros, xsum)
+                        out[m, n] = acc
+
+    return fused_u4
+
+
+#: Group sizes with a 4-bit kernel specialized to them (``make_fused_u4``).
+SPECIALIZED_GROUPS = (32, 64, 128)
+fused_u4 = make_fused_u4(0)
+_FUSED_U4 = {g: make_fused_u4(g // 2) for g in SPECIALIZED_GROUPS}
+
+
+def fused_u4_for(group_size: int):
+    """The 4-bit kernel for ``group_size``: specialized if it is a common size, else general."""
+    return _FUSED_U4.get(group_size, fused_u4)

@@ -23,7 +23,7 @@ import numpy as np
 
 from ..tensor import QTensor
 from ._jit import NUMBA_AVAILABLE
-from .fused import fused_generic, fused_u4, fused_u8
+from .fused import fused_generic, fused_u4_for, fused_u8
 from .operands import check_activations, group_sums, weight_operands
 from .tiled import tiled_matmul
 
@@ -44,14 +44,13 @@ def fused_matmul(x2: np.ndarray, op) -> np.ndarray:
     M, K = x2.shape
     out = np.empty((M, op.N), np.float32)
     xsum = group_sums(x2, op.group_size)
-    common = (op.group_size, op.n_groups, op.scale_stride, op.scale_f32, op.scale_f16, op.is_half,
-              op.zero_point_packed, op.asymmetric, op.zero_const, out)
+    common = (op.group_size, op.n_groups, op.scale_stride, op.scales, op.zeros, out)
     if op.bits == 8:
         fused_u8(x2, xsum, op.packed.reshape(op.N, K), *common)
     elif op.bits == 4 and K % 2 == 0 and op.group_size % 2 == 0:
         x_even = np.ascontiguousarray(x2[:, 0::2])  # [M, K/2]: the codes in low nibbles
         x_odd = np.ascontiguousarray(x2[:, 1::2])   # [M, K/2]: the codes in high nibbles
-        fused_u4(x_even, x_odd, xsum, op.packed.reshape(op.N, K // 2), *common)
+        fused_u4_for(op.group_size)(x_even, x_odd, xsum, op.packed.reshape(op.N, K // 2), *common)
     else:
         fused_generic(x2, xsum, op.packed, op.bits, op.N, *common)
     return out

@@ -5,11 +5,15 @@ the block axis last (see ``miniquant.tensor``), so for output column ``n``:
 
 * its ``K`` codes are entries ``n*K .. n*K + K - 1`` of the ``bits``-bit stream ``packed``,
   stored unsigned: ``u = code - qmin``;
-* its ``n_groups`` scales are ``stored_scale[n*scale_stride + g]`` (``scale_stride`` is 0 for
-  per-tensor, 1 for per-channel, ``K // G`` for groups), float32, or float16 read as raw
-  ``uint16`` bits;
+* its ``n_groups`` scales are ``scales[n*scale_stride + g]`` (``scale_stride`` is 0 for
+  per-tensor, 1 for per-channel, ``K // G`` for groups): the stored float32 values, or the
+  stored float16 values read as raw ``uint16`` bits (Numba has no float16 on the CPU);
 * the weight is ``w[k, n] = (u - z) * s`` with the *effective zero point* ``z = zero_point - qmin``:
-  a constant ``-qmin`` when symmetric, or the packed asymmetric zero point (``qmin = 0``).
+  ``zeros`` holds either the packed asymmetric zero points (``uint8``; ``qmin = 0``) or, when
+  symmetric, a one-element float32 array with the constant ``-qmin``.
+
+The kernels are compiled once per dtype of ``scales`` and of ``zeros``, so the scale format
+and the scheme cost no branch in their loops (``_codes.scale_value``, ``_codes.zero_value``).
 
 Every kernel therefore computes, per group ``g`` with ``xsum[m, g] = sum of x[m, k] over the group``::
 
@@ -37,12 +41,8 @@ class WeightOperands:
     n_groups: int
     scale_stride: int
     packed: np.ndarray
-    scale_f32: np.ndarray
-    scale_f16: np.ndarray
-    is_half: bool
-    zero_point_packed: np.ndarray
-    asymmetric: bool
-    zero_const: float
+    scales: np.ndarray
+    zeros: np.ndarray
 
 
 def weight_operands(qt: QTensor) -> WeightOperands:
@@ -61,18 +61,16 @@ def weight_operands(qt: QTensor) -> WeightOperands:
     else:
         group_size, n_groups, stride = K, 1, (1 if spec.granularity == "channel" else 0)
     flat_scale = qt.stored_scale.reshape(-1)
-    is_half = flat_scale.dtype == np.float16
-    if is_half:
-        scale_f32, scale_f16 = np.empty(0, np.float32), flat_scale.view(np.uint16)
+    if flat_scale.dtype == np.float16:
+        scales = flat_scale.view(np.uint16)
     else:
-        scale_f32, scale_f16 = flat_scale.astype(np.float32, copy=False), np.empty(0, np.uint16)
-    asymmetric = spec.scheme == "asymmetric"
-    zp = qt.zero_point_packed if asymmetric else np.zeros(1, np.uint8)
-    return WeightOperands(
-        K=K, N=N, bits=spec.bits, group_size=group_size, n_groups=n_groups, scale_stride=stride,
-        packed=qt.packed, scale_f32=scale_f32, scale_f16=scale_f16, is_half=bool(is_half),
-        zero_point_packed=zp, asymmetric=asymmetric, zero_const=float(-spec.qmin),
-    )
+        scales = flat_scale.astype(np.float32, copy=False)
+    if spec.scheme == "asymmetric":
+        zeros = qt.zero_point_packed
+    else:
+        zeros = np.array([-spec.qmin], dtype=np.float32)
+    return WeightOperands(K=K, N=N, bits=spec.bits, group_size=group_size, n_groups=n_groups,
+                          scale_stride=stride, packed=qt.packed, scales=scales, zeros=zeros)
 
 
 def check_activations(x, K: int) -> tuple[np.ndarray, tuple[int, ...]]:

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._codes import code_at, scale_at
+from ._codes import code_at, scale_value, zero_value
 from ._jit import jit_exact, prange
-from .fused import nibbles, zero_at
+from .fused import nibbles
 from .operands import WeightOperands
 
 #: Bytes of float32 weight dequantized per tile (16 MB: 1,024 columns at K = 4096). Large
@@ -25,8 +25,7 @@ TILE_BYTES = 16 * 2**20
 
 
 @jit_exact
-def dequantize_rows(packed, bits, K, n0, n1, group_size, n_groups, stride,
-                    scale_f32, scale_f16, is_half, zp_packed, asymmetric, zero_const, out):
+def dequantize_rows(packed, bits, K, n0, n1, group_size, n_groups, stride, scales, zeros, out):
     """``out[r, k] = float32(u[n0 + r, k] - z) * s`` for columns ``n0 .. n1 - 1`` of the weight.
 
     8-bit and 4-bit codes are read a byte at a time through slice views (so that LLVM
@@ -38,8 +37,8 @@ def dequantize_rows(packed, bits, K, n0, n1, group_size, n_groups, stride,
         o = out[r]
         for g in range(n_groups):
             i = n * stride + g
-            s = scale_at(scale_f32, scale_f16, is_half, i)
-            z = np.float32(zero_at(zp_packed, i, bits, asymmetric, zero_const))
+            s = scale_value(scales, i)
+            z = zero_value(zeros, i, bits)
             k0 = g * group_size
             if bits == 8:
                 q = packed[n * K + k0:n * K + k0 + group_size]
@@ -64,7 +63,7 @@ def dequantize_columns(op: WeightOperands, n0: int, n1: int, out: np.ndarray | N
     if out is None:
         out = np.empty((n1 - n0, op.K), np.float32)
     dequantize_rows(op.packed, op.bits, op.K, n0, n1, op.group_size, op.n_groups, op.scale_stride,
-                    op.scale_f32, op.scale_f16, op.is_half, op.zero_point_packed, op.asymmetric, op.zero_const, out)
+                    op.scales, op.zeros, out)
     return out
 
 

@@ -27,7 +27,7 @@ import numpy as np
 from ..quant import choose_qparams, quantize_affine
 from ..tensor import QTensor
 from ._jit import NUMBA_AVAILABLE, jit_exact, prange
-from ._codes import scale_at
+from ._codes import scale_value
 from .matmul import BACKENDS, PREFILL_M
 from .operands import check_activations, weight_operands
 
@@ -76,14 +76,14 @@ def w8a8_matmul_reference(x, qt: QTensor) -> np.ndarray:
 
 
 @jit_exact
-def _w8a8_kernel(xq, sx, rows, zero_const, stride, scale_f32, scale_f16, is_half, out):
+def _w8a8_kernel(xq, sx, rows, zero_const, stride, scales, out):
     """``out[m, n] = float32(sum_k xq[m, k] * (u[n, k] - z)) * sx[m] * s[n]`` with int32 sums."""
     M, K = xq.shape
     N = rows.shape[0]
     z = np.int32(zero_const)
     for n in prange(N):
         r = rows[n]
-        s = scale_at(scale_f32, scale_f16, is_half, n * stride)
+        s = scale_value(scales, n * stride)
         for m in range(M):
             xm = xq[m]
             acc = np.int32(0)
@@ -114,7 +114,7 @@ def _w8a8_blas(xq, sx, op) -> np.ndarray:
     for k0 in range(0, K, CHUNK_K):
         k1 = min(k0 + CHUNK_K, K)
         c = buffer[:, : k1 - k0]
-        _codes_as_float(rows, op.zero_const, k0, k1, c)              # [N, chunk] exact small integers
+        _codes_as_float(rows, op.zeros[0], k0, k1, c)              # [N, chunk] exact small integers
         acc += (xf[:, k0:k1] @ c.T).astype(np.int64)                 # exact: every partial sum < 2**24
     s = _scales(op)
     return acc.astype(np.int32).astype(np.float32) * sx[:, None] * s[None, :]
@@ -122,7 +122,7 @@ def _w8a8_blas(xq, sx, op) -> np.ndarray:
 
 def _scales(op) -> np.ndarray:
     """Per-output-column float32 scales ``s[n]`` of a per-tensor or per-channel weight."""
-    stored = op.scale_f16.view(np.float16).astype(np.float32) if op.is_half else op.scale_f32
+    stored = op.scales.view(np.float16).astype(np.float32) if op.scales.dtype == np.uint16 else op.scales
     return np.broadcast_to(stored, (op.N,)) if stored.size == 1 else stored
 
 
@@ -134,8 +134,7 @@ def w8a8_matmul_numba(x, qt: QTensor) -> np.ndarray:
     if x2.shape[0] >= PREFILL_M:
         return _w8a8_blas(xq, sx, op).reshape(*lead, op.N)
     out = np.empty((x2.shape[0], op.N), np.float32)
-    _w8a8_kernel(xq, sx, op.packed.reshape(op.N, op.K), op.zero_const, op.scale_stride,
-                 op.scale_f32, op.scale_f16, op.is_half, out)
+    _w8a8_kernel(xq, sx, op.packed.reshape(op.N, op.K), op.zeros[0], op.scale_stride, op.scales, out)
     return out.reshape(*lead, op.N)
 
 
