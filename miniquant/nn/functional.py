@@ -1,0 +1,54 @@
+"""The functions a GPT-2 forward pass is made of, each a few lines of NumPy.
+
+Shapes: ``T`` tokens, ``E = n_embd`` features, ``H`` heads of size ``D = E // H``. Every
+function takes and returns float32. ``linear`` is the one place where a weight may be a
+``QTensor``: it then runs through ``miniquant.kernels.qmatmul``, so quantized models use
+the fast kernels without any other change. Tests: ``tests/nn/test_functional.py``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..kernels import qmatmul
+from ..tensor import QTensor
+
+
+def gelu(x: np.ndarray) -> np.ndarray:
+    """GPT-2's tanh approximation: ``0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))``."""
+    return 0.5 * x * (1.0 + np.tanh(np.float32(np.sqrt(2.0 / np.pi)) * (x + np.float32(0.044715) * x**3)))
+
+
+def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    """``exp(x - max) / sum(exp(x - max))`` along ``axis`` (stable for large logits)."""
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def layer_norm(x: np.ndarray, g: np.ndarray, b: np.ndarray, eps: float = 1e-5) -> np.ndarray:
+    """Normalize the last axis to mean 0 and variance 1, then scale by ``g`` and shift by ``b``."""
+    mean = x.mean(axis=-1, keepdims=True)                       # [..., 1]
+    var = ((x - mean) ** 2).mean(axis=-1, keepdims=True)        # [..., 1]
+    return (x - mean) / np.sqrt(var + np.float32(eps)) * g + b  # [..., E]
+
+
+def linear(x: np.ndarray, w, b: np.ndarray | None = None) -> np.ndarray:
+    """``x @ w + b`` with ``w`` of shape ``(K, N)``: a float array or a ``QTensor`` (fast kernels)."""
+    y = qmatmul(x, w) if isinstance(w, QTensor) else x @ w      # [..., K] @ [K, N] -> [..., N]
+    return y if b is None else y + b
+
+
+def attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Scaled dot-product attention: ``softmax(q k^T / sqrt(D) + mask) v``.
+
+    ``q``: ``[..., Tq, D]``, ``k`` and ``v``: ``[..., Tk, D]`` (leading axes: batch, heads),
+    ``mask``: ``[Tq, Tk]`` with 0 where attending is allowed and a large negative number elsewhere.
+    """
+    scores = q @ np.swapaxes(k, -1, -2) / np.float32(np.sqrt(q.shape[-1]))  # [..., Tq, Tk]
+    return softmax(scores + mask) @ v                                        # [..., Tq, D]
+
+
+def causal_mask(t_query: int, t_key: int) -> np.ndarray:
+    """``[Tq, Tk]`` mask letting query ``i`` (the last ``Tq`` of ``Tk`` positions) see keys ``<= i``."""
+    offset = t_key - t_query
+    allowed = np.arange(t_key)[None, :] <= (np.arange(t_query)[:, None] + offset)
+    return np.where(allowed, np.float32(0.0), np.float32(-1e10))

@@ -1,0 +1,154 @@
+"""A GPT-2-style decoder in NumPy, readable top to bottom (after picoGPT).
+
+Weights live in one flat dict named as in Hugging Face GPT-2 checkpoints (without the
+``transformer.`` prefix); linear weights are ``(K, N)`` = (in, out) so a layer is
+``x @ w + b``, and any of them may be a ``QTensor``::
+
+    wte [V, E]   wpe [n_ctx, E]   ln_f.weight/bias [E]
+    h.{i}.ln_1.weight/bias [E]          h.{i}.attn.c_attn.weight [E, 3E]  .bias [3E]
+    h.{i}.attn.c_proj.weight [E, E]     h.{i}.ln_2.weight/bias [E]
+    h.{i}.mlp.c_fc.weight [E, 4E]       h.{i}.mlp.c_proj.weight [4E, E]   (+ biases)
+
+The output head is tied to ``wte``. Shapes in comments: ``B`` batch, ``T`` new tokens,
+``P`` cached (past) tokens, ``E`` features, ``H`` heads of size ``D``. Tests:
+``tests/nn/test_gpt.py``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..tensor import QTensor
+from .config import GPTConfig
+from .functional import attention, causal_mask, gelu, layer_norm, linear
+
+
+def expected_shapes(config: GPTConfig) -> dict[str, tuple[int, ...]]:
+    """Every weight's name and shape for ``config`` (the names a checkpoint must provide)."""
+    E, V = config.n_embd, config.vocab_size
+    shapes = {"wte": (V, E), "wpe": (config.n_ctx, E)}
+    for i in range(config.n_layer):
+        p = f"h.{i}."
+        shapes.update({
+            p + "ln_1.weight": (E,), p + "ln_1.bias": (E,),
+            p + "attn.c_attn.weight": (E, 3 * E), p + "attn.c_attn.bias": (3 * E,),
+            p + "attn.c_proj.weight": (E, E), p + "attn.c_proj.bias": (E,),
+            p + "ln_2.weight": (E,), p + "ln_2.bias": (E,),
+            p + "mlp.c_fc.weight": (E, 4 * E), p + "mlp.c_fc.bias": (4 * E,),
+            p + "mlp.c_proj.weight": (4 * E, E), p + "mlp.c_proj.bias": (E,),
+        })
+    shapes.update({"ln_f.weight": (E,), "ln_f.bias": (E,)})
+    return shapes
+
+
+def init_params(config: GPTConfig, seed: int = 0) -> dict[str, np.ndarray]:
+    """GPT-2 initialization: N(0, 0.02) weights, residual projections scaled by 1/sqrt(2 n_layer), zero biases, unit gains."""
+    rng = np.random.default_rng(seed)
+    params = {}
+    for name, shape in expected_shapes(config).items():
+        if name.endswith(".bias"):
+            value = np.zeros(shape)
+        elif ".ln_" in name or name.startswith("ln_f"):
+            value = np.ones(shape)
+        else:
+            std = 0.02 / np.sqrt(2 * config.n_layer) if name.endswith("c_proj.weight") else 0.02
+            value = rng.normal(0.0, std, shape)
+        params[name] = value.astype(np.float32)
+    return params
+
+
+class GPT:
+    """A GPT-2-style model: ``GPT(config, params).forward(ids)`` gives logits ``(B, T, V)``.
+
+    Examples
+    --------
+    >>> config = GPTConfig(vocab_size=256, n_ctx=16, n_embd=32, n_head=4, n_layer=2)
+    >>> model = GPT(config, init_params(config))
+    >>> model.forward(np.array([[1, 2, 3]])).shape
+    (1, 3, 256)
+    """
+
+    def __init__(self, config: GPTConfig, params: dict):
+        if not isinstance(config, GPTConfig):
+            raise TypeError(f"config must be a GPTConfig, got {type(config).__name__}")
+        expected = expected_shapes(config)
+        missing = sorted(set(expected) - set(params))
+        unknown = sorted(set(params) - set(expected))
+        if missing or unknown:
+            raise ValueError(f"params do not match the config: missing {missing[:5]}, unknown {unknown[:5]}")
+        for name, shape in expected.items():
+            value = params[name]
+            if not isinstance(value, QTensor):
+                value = np.asarray(value)
+                if not np.issubdtype(value.dtype, np.floating):
+                    raise TypeError(f"params[{name!r}] must be a float array or a QTensor, got dtype {value.dtype}")
+            if tuple(value.shape) != shape:
+                raise ValueError(f"params[{name!r}] has shape {tuple(value.shape)}, the config needs {shape}")
+        if isinstance(params["wte"], QTensor) or isinstance(params["wpe"], QTensor):
+            raise TypeError("the embeddings wte and wpe must stay float arrays (they are looked up, not multiplied)")
+        self.config = config
+        self.params = {k: (v if isinstance(v, QTensor) else np.asarray(v, dtype=np.float32)) for k, v in params.items()}
+
+    # -- the model ----------------------------------------------------------------------------
+    def _check_ids(self, ids, past: int) -> np.ndarray:
+        ids = np.asarray(ids)
+        if not np.issubdtype(ids.dtype, np.integer):
+            raise TypeError(f"ids must be integer token ids, got dtype {ids.dtype}")
+        if ids.ndim != 2 or ids.shape[1] == 0:
+            raise ValueError(f"ids must have shape (batch, time) with time >= 1, got {ids.shape}")
+        if ids.min() < 0 or ids.max() >= self.config.vocab_size:
+            raise ValueError(f"token ids must lie in [0, {self.config.vocab_size - 1}], got {int(ids.min())}..{int(ids.max())}")
+        if past + ids.shape[1] > self.config.n_ctx:
+            raise ValueError(f"{past + ids.shape[1]} positions exceed the context of {self.config.n_ctx} tokens")
+        return ids
+
+    def _attention(self, x: np.ndarray, prefix: str, cache: dict | None) -> np.ndarray:
+        p, H = self.params, self.config.n_head
+        B, T, E = x.shape
+        qkv = linear(x, p[prefix + "c_attn.weight"], p[prefix + "c_attn.bias"])  # [B, T, E] -> [B, T, 3E]
+        qkv = qkv.reshape(B, T, 3, H, E // H).transpose(2, 0, 3, 1, 4)            # -> [3, B, H, T, D]
+        q, k, v = qkv[0], qkv[1], qkv[2]
+        if cache is not None:
+            if "k" in cache:
+                k = np.concatenate([cache["k"], k], axis=2)                          # [B, H, P + T, D]
+                v = np.concatenate([cache["v"], v], axis=2)
+            cache["k"], cache["v"] = k, v
+        out = attention(q, k, v, causal_mask(T, k.shape[2]))                         # [B, H, T, D]
+        out = out.transpose(0, 2, 1, 3).reshape(B, T, E)                             # -> [B, T, E]
+        return linear(out, p[prefix + "c_proj.weight"], p[prefix + "c_proj.bias"])   # [B, T, E]
+
+    def _mlp(self, x: np.ndarray, prefix: str) -> np.ndarray:
+        p = self.params
+        h = gelu(linear(x, p[prefix + "c_fc.weight"], p[prefix + "c_fc.bias"]))     # [B, T, E] -> [B, T, 4E]
+        return linear(h, p[prefix + "c_proj.weight"], p[prefix + "c_proj.bias"])     # [B, T, 4E] -> [B, T, E]
+
+    def _block(self, x: np.ndarray, i: int, cache: dict | None) -> np.ndarray:
+        p, eps = self.params, self.config.layer_norm_eps
+        h = f"h.{i}."
+        x = x + self._attention(layer_norm(x, p[h + "ln_1.weight"], p[h + "ln_1.bias"], eps), h + "attn.", cache)
+        x = x + self._mlp(layer_norm(x, p[h + "ln_2.weight"], p[h + "ln_2.bias"], eps), h + "mlp.")
+        return x                                                                     # [B, T, E]
+
+    def forward(self, ids, cache: list | None = None) -> np.ndarray:
+        """Logits ``(B, T, V)`` float32 for integer ``ids`` of shape ``(B, T)``.
+
+        With ``cache`` (a list from ``new_cache()``), the ``ids`` continue the cached tokens: keys
+        and values of earlier positions are reused and the new ones appended.
+        """
+        past = 0 if not cache or "k" not in cache[0] else cache[0]["k"].shape[2]
+        ids = self._check_ids(ids, past)
+        p = self.params
+        T = ids.shape[1]
+        x = p["wte"][ids] + p["wpe"][past:past + T]                                  # [B, T, E]
+        for i in range(self.config.n_layer):
+            x = self._block(x, i, None if cache is None else cache[i])
+        x = layer_norm(x, p["ln_f.weight"], p["ln_f.bias"], self.config.layer_norm_eps)
+        return (x @ p["wte"].T).astype(np.float32, copy=False)                       # [B, T, E] @ [E, V] -> [B, T, V]
+
+    def new_cache(self) -> list[dict]:
+        """An empty key/value cache: one dict per layer, filled by ``forward(ids, cache)``."""
+        return [{} for _ in range(self.config.n_layer)]
+
+    @property
+    def n_params(self) -> int:
+        """Number of weights (elements), quantized ones included."""
+        return sum(int(np.prod(v.shape)) for v in self.params.values())
