@@ -101,6 +101,36 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def cmd_train(args) -> int:
+    import dataclasses
+    import time
+
+    from .nn import GPTConfig
+    from .nn.data import build_corpus
+    from .nn.io import save_checkpoint
+    from .nn.train import TrainConfig, train
+
+    config = GPTConfig(vocab_size=256, n_ctx=args.n_ctx, n_embd=args.n_embd, n_head=args.n_head, n_layer=args.n_layer)
+    tc = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, arith_fraction=args.arith_fraction,
+                     seed=args.seed, log_every=args.log_every)
+    corpus = build_corpus(seed=args.seed)
+    print(corpus.describe())
+    print(f"{config}\n{tc}")
+    command = "miniquant train " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else "miniquant train"
+    start = time.perf_counter()
+
+    def on_log(params, record):
+        print(f"step {record['step']}: loss {record['loss']:.4f} lr {record['lr']:.2e} grad-norm {record['grad_norm']:.2f} "
+              f"({record['seconds']:.0f} s)", flush=True)
+        meta = {"command": command, "train": dataclasses.asdict(tc), "step": record["step"], "loss": record["loss"],
+                "wall_seconds": time.perf_counter() - start}
+        save_checkpoint(args.out, config, params, meta)
+
+    train(config, tc, corpus, progress=not args.quiet, on_log=on_log)
+    print(f"saved {args.out} after {time.perf_counter() - start:.0f} s")
+    return 0
+
+
 def PREFILL_M() -> int:  # noqa: N802 - reads the library constant lazily
     from .kernels import PREFILL_M as value
 
@@ -138,6 +168,26 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--no-compile", action="store_true", help="skip the cold/warm compile-time measurement")
     bench.add_argument("--json", help="also save the records to this JSON file")
     bench.set_defaults(func=cmd_bench)
+
+    tr = sub.add_parser(
+        "train",
+        help="train a small byte-level GPT on stdlib docstrings + arithmetic (NumPy, CPU)",
+        description="Train a GPT-2-style byte-level model with the project's NumPy training code on the "
+        "standard library's docstrings mixed with arithmetic lines; saves an .npz checkpoint at every log step.",
+    )
+    tr.add_argument("--out", required=True, help="checkpoint path (.npz), rewritten at every log step")
+    tr.add_argument("--steps", type=int, default=2000)
+    tr.add_argument("--batch-size", type=int, default=16)
+    tr.add_argument("--lr", type=float, default=3e-3)
+    tr.add_argument("--arith-fraction", type=float, default=0.3, help="share of training windows taken from arithmetic")
+    tr.add_argument("--n-ctx", type=int, default=128)
+    tr.add_argument("--n-embd", type=int, default=128)
+    tr.add_argument("--n-head", type=int, default=4)
+    tr.add_argument("--n-layer", type=int, default=4)
+    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--log-every", type=int, default=100)
+    tr.add_argument("--quiet", action="store_true", help="no progress bar")
+    tr.set_defaults(func=cmd_train)
     return parser
 
 

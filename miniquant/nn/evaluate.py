@@ -1,0 +1,71 @@
+"""Evaluation primitives: bits per byte on a text, baselines, logits for a batch, arithmetic accuracy.
+
+Tests: ``tests/nn/test_evaluate.py``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .backward import cross_entropy
+from .gpt import GPT
+
+LOG2E = 1.0 / np.log(2.0)
+
+
+def text_windows(data: np.ndarray, n_ctx: int) -> tuple[np.ndarray, np.ndarray]:
+    """Non-overlapping windows of ``n_ctx`` byte ids and their next-byte targets, ``(n, n_ctx)`` each."""
+    n = (len(data) - 1) // n_ctx
+    if n == 0:
+        raise ValueError(f"the text needs more than {n_ctx} bytes, it has {len(data)}")
+    ids = data[: n * n_ctx].reshape(n, n_ctx).astype(np.int64)
+    targets = data[1: n * n_ctx + 1].reshape(n, n_ctx).astype(np.int64)
+    return ids, targets
+
+
+def bits_per_byte(model: GPT, text: str, *, batch_size: int = 16, max_bytes: int | None = None) -> float:
+    """Mean cross-entropy of next-byte prediction on ``text``, in bits per byte (lower is better).
+
+    The text is cut into non-overlapping windows of the model's context; each prediction sees
+    only the bytes before it in its own window.
+    """
+    data = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)[:max_bytes]
+    ids, targets = text_windows(data, model.config.n_ctx)
+    total, count = 0.0, 0
+    for i in range(0, len(ids), batch_size):
+        logits = model.forward(ids[i:i + batch_size]).astype(np.float64)
+        loss, _ = cross_entropy(logits, targets[i:i + batch_size])
+        total += loss * targets[i:i + batch_size].size
+        count += targets[i:i + batch_size].size
+    return total / count * LOG2E
+
+
+def ngram_bits_per_byte(train: str, test: str, order: int) -> float:
+    """Bits per byte of an add-one-smoothed unigram (``order=1``) or bigram (``order=2``) byte model."""
+    a = np.frombuffer(train.encode("utf-8"), dtype=np.uint8).astype(np.int64)
+    b = np.frombuffer(test.encode("utf-8"), dtype=np.uint8).astype(np.int64)
+    if order == 1:
+        counts = np.bincount(a, minlength=256) + 1.0
+        p = counts / counts.sum()
+        return float(-np.mean(np.log2(p[b])))
+    if order == 2:
+        counts = np.zeros((256, 256)) + 1.0
+        np.add.at(counts, (a[:-1], a[1:]), 1.0)
+        p = counts / counts.sum(axis=1, keepdims=True)
+        return float(-np.mean(np.log2(p[b[:-1], b[1:]])))
+    raise ValueError(f"order must be 1 or 2, got {order}")
+
+
+def arithmetic_accuracy(model: GPT, problems: list[str], *, tokenizer=None) -> float:
+    """Exact-match accuracy: greedy-complete ``"\\n47+38="`` and compare with ``"85"`` up to the newline."""
+    from .generate import generate
+    from .tokenizer import ByteTokenizer
+
+    tok = tokenizer or ByteTokenizer()
+    correct = 0
+    for line in problems:
+        question, answer = line.split("=")
+        prompt = tok.encode("\n" + question + "=")
+        out = generate(model, prompt, len(answer) + 1, temperature=0)
+        got = tok.decode(out[len(prompt):]).split("\n")[0]
+        correct += got == answer
+    return correct / len(problems)

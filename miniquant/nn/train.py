@@ -1,0 +1,124 @@
+"""Training in NumPy: batches from the corpus, AdamW, gradient clipping, a warmup + cosine schedule.
+
+``train`` runs the loop and prints a progress line with the loss; checkpoints are written by
+``miniquant.nn.io``. Tests: ``tests/nn/test_train.py``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+
+import numpy as np
+
+from .backward import loss_and_grads
+from .config import GPTConfig
+from .data import Corpus
+from .gpt import init_params
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Hyper-parameters of one training run."""
+
+    steps: int = 2000
+    batch_size: int = 16
+    lr: float = 3e-3
+    min_lr: float = 3e-4
+    warmup: int = 100
+    weight_decay: float = 0.05
+    grad_clip: float = 1.0
+    arith_fraction: float = 0.3
+    seed: int = 0
+    log_every: int = 50
+
+
+def learning_rate(step: int, tc: TrainConfig) -> float:
+    """Linear warmup to ``lr``, then cosine decay to ``min_lr`` at ``steps``."""
+    if step < tc.warmup:
+        return tc.lr * (step + 1) / tc.warmup
+    progress = min(1.0, (step - tc.warmup) / max(1, tc.steps - tc.warmup))
+    return tc.min_lr + 0.5 * (tc.lr - tc.min_lr) * (1 + np.cos(np.pi * progress))
+
+
+class AdamW:
+    """Adam with decoupled weight decay (applied to matrices only, not to biases and gains)."""
+
+    def __init__(self, params: dict, *, betas=(0.9, 0.95), eps: float = 1e-8, weight_decay: float = 0.0):
+        self.m = {k: np.zeros_like(v) for k, v in params.items()}
+        self.v = {k: np.zeros_like(v) for k, v in params.items()}
+        self.betas, self.eps, self.weight_decay, self.t = betas, eps, weight_decay, 0
+
+    def step(self, params: dict, grads: dict, lr: float) -> None:
+        """Update ``params`` in place (the ``_`` convention of a method on the optimizer's state)."""
+        self.t += 1
+        b1, b2 = self.betas
+        for name, g in grads.items():
+            m, v = self.m[name], self.v[name]
+            m *= b1
+            m += (1 - b1) * g
+            v *= b2
+            v += (1 - b2) * g * g
+            update = (m / (1 - b1**self.t)) / (np.sqrt(v / (1 - b2**self.t)) + self.eps)
+            if params[name].ndim == 2:
+                update = update + self.weight_decay * params[name]
+            params[name] -= (lr * update).astype(params[name].dtype)
+
+
+def clip_gradients(grads: dict, max_norm: float) -> float:
+    """Scale all gradients in place so that their global L2 norm is at most ``max_norm``; returns the norm before."""
+    norm = float(np.sqrt(sum(float((g.astype(np.float64) ** 2).sum()) for g in grads.values())))
+    if norm > max_norm:
+        for g in grads.values():
+            g *= max_norm / norm
+    return norm
+
+
+def streams(corpus: Corpus) -> tuple[np.ndarray, np.ndarray]:
+    """The training text as byte arrays: docstrings, and arithmetic lines joined by newlines."""
+    docs = np.frombuffer(corpus.docs_train.encode("utf-8"), dtype=np.uint8)
+    arith = np.frombuffer(("\n" + "\n".join(corpus.arith_train) + "\n").encode("ascii"), dtype=np.uint8)
+    return docs, arith
+
+
+def sample_batch(docs: np.ndarray, arith: np.ndarray, n_ctx: int, batch_size: int, rng, arith_fraction: float):
+    """``(ids, targets)`` of shape ``(batch_size, n_ctx)``: random windows, a share of them arithmetic."""
+    rows = []
+    for _ in range(batch_size):
+        src = arith if rng.random() < arith_fraction else docs
+        start = int(rng.integers(0, len(src) - n_ctx - 1))
+        rows.append(src[start:start + n_ctx + 1])
+    block = np.stack(rows).astype(np.int64)                              # [B, T + 1]
+    return block[:, :-1], block[:, 1:]
+
+
+def train(config: GPTConfig, tc: TrainConfig, corpus: Corpus, *, params: dict | None = None,
+          progress: bool = True, on_log=None) -> tuple[dict, list[dict]]:
+    """Train a model on ``corpus``; returns the float32 params and the logged history."""
+    rng = np.random.default_rng(tc.seed)
+    params = init_params(config, seed=tc.seed) if params is None else {k: v.copy() for k, v in params.items()}
+    opt = AdamW(params, weight_decay=tc.weight_decay)
+    docs, arith = streams(corpus)
+    history, start, smooth = [], time.perf_counter(), None
+    for step in range(tc.steps):
+        ids, targets = sample_batch(docs, arith, config.n_ctx, tc.batch_size, rng, tc.arith_fraction)
+        loss, grads = loss_and_grads(params, config, ids, targets)
+        norm = clip_gradients(grads, tc.grad_clip)
+        lr = learning_rate(step, tc)
+        opt.step(params, grads, lr)
+        smooth = loss if smooth is None else 0.95 * smooth + 0.05 * loss
+        if progress:
+            elapsed = time.perf_counter() - start
+            done = (step + 1) / tc.steps
+            bar = "#" * int(30 * done)
+            print(f"\r[{bar:<30}] step {step + 1}/{tc.steps} loss {smooth:.3f} "
+                  f"({elapsed:.0f} s, {elapsed / done - elapsed:.0f} s left)", end="", file=sys.stderr, flush=True)
+        if (step + 1) % tc.log_every == 0 or step + 1 == tc.steps:
+            record = {"step": step + 1, "loss": float(smooth), "lr": float(lr), "grad_norm": norm,
+                      "seconds": time.perf_counter() - start}
+            history.append(record)
+            if on_log is not None:
+                on_log(params, record)
+    if progress:
+        print(file=sys.stderr)
+    return params, history
