@@ -131,6 +131,49 @@ def cmd_train(args) -> int:
     return 0
 
 
+def _load(path):
+    from .nn import load_default, load_model
+
+    return load_default() if path is None else load_model(path)
+
+
+def cmd_eval(args) -> int:
+    import time
+
+    from .nn.data import build_corpus
+    from .nn.evaluate import arithmetic_accuracy, bits_per_byte, ngram_bits_per_byte
+
+    t0 = time.perf_counter()
+    model = _load(args.model)
+    print(f"model: {model.config} ({model.n_params:,} weights), loaded in {time.perf_counter() - t0:.2f} s")
+    corpus = build_corpus(seed=args.seed)
+    print(corpus.describe())
+    val = corpus.docs_val[: args.max_bytes]
+    print(f"validation docstrings ({len(val):,} bytes), bits per byte (lower is better):")
+    print(f"  unigram baseline {ngram_bits_per_byte(corpus.docs_train, val, 1):.3f}")
+    print(f"  bigram baseline  {ngram_bits_per_byte(corpus.docs_train, val, 2):.3f}")
+    print(f"  model            {bits_per_byte(model, val):.3f}")
+    train_sample = corpus.docs_train[: args.max_bytes]
+    print(f"  model on {len(train_sample):,} training bytes: {bits_per_byte(model, train_sample):.3f}")
+    held_out = corpus.arith_val[: args.arith_problems]
+    additions = [p for p in held_out if "+" in p and all(len(x) == 2 for x in p.split("=")[0].split("+"))]
+    print(f"held-out arithmetic, exact match: {arithmetic_accuracy(model, held_out):.1%} of {len(held_out)} problems; "
+          f"2-digit additions: {arithmetic_accuracy(model, additions):.1%} of {len(additions)}")
+    return 0
+
+
+def cmd_generate(args) -> int:
+    from .nn import ByteTokenizer, generate
+
+    model = _load(args.model)
+    tok = ByteTokenizer()
+    prompt = tok.encode(args.prompt)
+    n = min(args.tokens, model.config.n_ctx - len(prompt))
+    out = generate(model, prompt, n, temperature=args.temperature, top_k=args.top_k, seed=args.seed)
+    print(tok.decode(out))
+    return 0
+
+
 def PREFILL_M() -> int:  # noqa: N802 - reads the library constant lazily
     from .kernels import PREFILL_M as value
 
@@ -188,6 +231,27 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--log-every", type=int, default=100)
     tr.add_argument("--quiet", action="store_true", help="no progress bar")
     tr.set_defaults(func=cmd_train)
+
+    ev = sub.add_parser(
+        "eval",
+        help="evaluate a model: bits per byte on held-out docstrings (with baselines) and held-out arithmetic",
+        description="Bits per byte on the validation docstrings against unigram and bigram baselines, and "
+        "exact-match accuracy on held-out arithmetic problems (greedy decoding).",
+    )
+    ev.add_argument("--model", help="checkpoint (.npz); default: the shipped model")
+    ev.add_argument("--max-bytes", type=int, default=None, help="evaluate on at most this many bytes")
+    ev.add_argument("--arith-problems", type=int, default=None, help="at most this many held-out problems")
+    ev.add_argument("--seed", type=int, default=0)
+    ev.set_defaults(func=cmd_eval)
+
+    gen = sub.add_parser("generate", help="continue a prompt with a model", description="Continue a prompt with a model.")
+    gen.add_argument("--model", help="checkpoint (.npz); default: the shipped model")
+    gen.add_argument("--prompt", default="Return the ", help="text to continue")
+    gen.add_argument("--tokens", type=int, default=100, help="bytes to generate (up to the context length)")
+    gen.add_argument("--temperature", type=float, default=0.8)
+    gen.add_argument("--top-k", type=int, default=None)
+    gen.add_argument("--seed", type=int, default=0)
+    gen.set_defaults(func=cmd_generate)
     return parser
 
 
@@ -196,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, OSError) as exc:
         parser.exit(2, f"miniquant {args.command}: error: {exc}\n")
 
 

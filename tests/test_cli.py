@@ -34,3 +34,21 @@ def test_bad_arguments_are_named(argv, message, capsys):
 def test_module_entry_point_runs():
     result = subprocess.run([sys.executable, "-m", "miniquant", "tour", "--shape", "64x8", "--bits", "4"], capture_output=True, text=True, check=True)
     assert "granularity" in result.stdout
+
+
+def test_eval_and_generate_on_a_checkpoint(tmp_path, capsys):
+    from miniquant.nn import GPTConfig, init_params, save_checkpoint
+
+    config = GPTConfig(vocab_size=256, n_ctx=32, n_embd=16, n_head=2, n_layer=1)
+    path = tmp_path / "m.npz"
+    save_checkpoint(path, config, init_params(config))
+    assert main(["eval", "--model", str(path), "--max-bytes", "2000", "--arith-problems", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "bigram baseline" in out and "held-out arithmetic" in out
+    assert main(["generate", "--model", str(path), "--prompt", "Return", "--tokens", "5"]) == 0
+    assert capsys.readouterr().out.startswith("Return")
+
+
+def test_missing_checkpoint_is_a_clear_error(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["eval", "--model", str(tmp_path / "nope.npz")])
