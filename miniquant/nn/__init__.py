@@ -3,13 +3,15 @@
 Reading order: ``config``, ``functional``, ``gpt``, ``generate``, ``tokenizer``, ``data``,
 ``backward``, ``train``, ``io``, ``evaluate``.
 """
+from .bpe import BPETokenizer
 from .config import GPTConfig
 from .generate import generate, sample_next
 from .gpt import GPT, expected_shapes, init_params
+from .gpt2 import load_gpt2
 from .io import load_checkpoint, load_default, load_model, save_checkpoint
 from .tokenizer import ByteTokenizer
 
 __all__ = [
-    "GPT", "ByteTokenizer", "GPTConfig", "expected_shapes", "generate", "init_params", "load_checkpoint",
+    "BPETokenizer", "GPT", "ByteTokenizer", "load_gpt2", "GPTConfig", "expected_shapes", "generate", "init_params", "load_checkpoint",
     "load_default", "load_model", "sample_next", "save_checkpoint",
 ]
