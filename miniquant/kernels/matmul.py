@@ -92,13 +92,16 @@ def qmatmul(x, qt: QTensor, *, backend: str = "auto") -> np.ndarray:
     >>> bool(np.all(np.abs(y - x @ qt.dequantize()) <= qmatmul_tolerance(x, qt)))
     True
     """
+    return (qmatmul_numba if use_numba(backend) else qmatmul_reference)(x, qt)
+
+
+def use_numba(backend: str) -> bool:
+    """Resolve ``backend`` ("auto", "numpy" or "numba") to whether the Numba path runs."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {list(BACKENDS)}, got {backend!r}")
     if backend == "numba" and not NUMBA_AVAILABLE:
         raise RuntimeError("backend='numba' needs Numba with JIT enabled; use backend='auto' or 'numpy'")
-    if backend == "numpy" or not NUMBA_AVAILABLE:
-        return qmatmul_reference(x, qt)
-    return qmatmul_numba(x, qt)
+    return backend != "numpy" and NUMBA_AVAILABLE
 
 
 def qmatmul_tolerance(x, qt: QTensor) -> np.ndarray:

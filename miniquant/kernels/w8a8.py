@@ -26,9 +26,9 @@ import numpy as np
 
 from ..quant import choose_qparams, quantize_affine
 from ..tensor import QTensor
-from ._jit import NUMBA_AVAILABLE, jit_exact, prange
+from ._jit import jit_exact, prange
 from ._codes import scale_value
-from .matmul import BACKENDS, PREFILL_M
+from .matmul import PREFILL_M, use_numba
 from .operands import check_activations, weight_operands
 
 #: Longest reduction whose int32 accumulator cannot overflow: (2**31 - 1) // (127 * 128).
@@ -140,10 +140,4 @@ def w8a8_matmul_numba(x, qt: QTensor) -> np.ndarray:
 
 def w8a8_matmul(x, qt: QTensor, *, backend: str = "auto") -> np.ndarray:
     """``y ~ x @ w`` with both operands in int8 (see the module docstring for the exact rule)."""
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {list(BACKENDS)}, got {backend!r}")
-    if backend == "numba" and not NUMBA_AVAILABLE:
-        raise RuntimeError("backend='numba' needs Numba with JIT enabled; use backend='auto' or 'numpy'")
-    if backend == "numpy" or not NUMBA_AVAILABLE:
-        return w8a8_matmul_reference(x, qt)
-    return w8a8_matmul_numba(x, qt)
+    return (w8a8_matmul_numba if use_numba(backend) else w8a8_matmul_reference)(x, qt)
