@@ -1,8 +1,8 @@
 """The ``miniquant`` command: a thin argparse layer over library calls.
 
-``miniquant tour`` quantizes a weight-like sample matrix at every bit-width, scheme and
-granularity and prints the error and memory table. (When the project's own model lands,
-the tour runs on it.)
+``miniquant tour`` (the main job) quantizes the shipped model with every recipe of a compact
+sweep and measures memory, quality on two tasks, and speed; ``miniquant table`` does the same
+for a single weight-like matrix (error metrics only).
 """
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def _bits(text: str) -> list[int]:
     return bits
 
 
-def cmd_tour(args) -> int:
+def cmd_table(args) -> int:
     w = sample_weight(args.shape, seed=args.seed)
     k, n = w.shape
     print(f"Quantizing a sample weight w of shape {k}x{n} (K x N, Student-t entries, per-column spread,")
@@ -98,6 +98,37 @@ def cmd_bench(args) -> int:
         with open(args.json, "w") as fh:
             json.dump(data, fh, indent=1)
         print(f"\nrecords saved to {args.json}")
+    return 0
+
+
+def cmd_tour(args) -> int:
+    import os
+    import time
+
+    from .eval.plots import plot_knee, plot_memory
+    from .eval.tour import default_recipes, run_tour, save_records
+    from .nn.data import build_corpus
+
+    t0 = time.perf_counter()
+    model = _load(args.model)
+    corpus = build_corpus()
+    recipes = [r for r in default_recipes(bits=(8, 4, 2) if args.quick else (8, 6, 5, 4, 3, 2)) if r.fits(model.params)]
+    print(f"The tour: {len(recipes)} recipes on the model {model.config} ({model.n_params:,} weights).")
+    print("Quality is measured on held-out docstrings (bits per byte; KL divergence and top-1 agreement with the")
+    print("float model) and on held-out arithmetic (exact match); speed is greedy decoding with the kernels.\n")
+    records = run_tour(model, corpus, recipes, max_windows=8 if args.quick else 16,
+                       n_problems=50 if args.quick else 200, speed_tokens=32 if args.quick else 48)
+    columns = ["recipe", "bits_per_weight", "model_bytes", "bits_per_byte", "kl_mean", "kl_p99", "top1_agreement",
+               "arith_accuracy", "decode_tokens_per_s"]
+    print(format_table(records, columns, formats={"kl_mean": ".2e", "kl_p99": ".2e", "top1_agreement": ".3f",
+                                                   "arith_accuracy": ".3f", "bits_per_byte": ".3f", "bits_per_weight": ".3f",
+                                                   "decode_tokens_per_s": ".0f"}))
+    os.makedirs(args.out, exist_ok=True)
+    paths = list(save_records(records, os.path.join(args.out, "tour")))
+    paths.append(plot_knee(records, os.path.join(args.out, "knee.png")))
+    paths.append(plot_memory(records, os.path.join(args.out, "memory.png")))
+    print("\nsaved:\n  " + "\n  ".join(paths))
+    print(f"({time.perf_counter() - t0:.0f} s)")
     return 0
 
 
@@ -185,17 +216,29 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     tour = sub.add_parser(
         "tour",
+        help="the main job: quantize the shipped model many ways, measure memory, quality and speed",
+        description="Quantize the shipped model (or --model) with a compact sweep of recipes (bits x scheme x "
+        "granularity), measure memory (ledger), quality (bits per byte, KL divergence, top-1 agreement, held-out "
+        "arithmetic) and decode speed, print the table and save records (CSV, JSON) and plots to --out.",
+    )
+    tour.add_argument("--model", help="checkpoint (.npz); default: the shipped model")
+    tour.add_argument("--out", default="tour-output", help="folder for the records and plots (default tour-output)")
+    tour.add_argument("--quick", action="store_true", help="fewer recipes and less data (seconds)")
+    tour.set_defaults(func=cmd_tour)
+
+    table = sub.add_parser(
+        "table",
         help="quantize a sample weight at every bit-width, scheme and granularity; print errors and memory",
         description="Quantize a weight-like sample matrix at every bit-width, scheme and granularity "
         "and print the error (SQNR, RMSE, max error, cosine) and memory (bytes, bits per weight) table.",
     )
-    tour.add_argument("--shape", type=_shape, default=(1024, 256), help="K x N of the sample weight (default 1024x256)")
-    tour.add_argument("--bits", type=_bits, default=[8, 6, 5, 4, 3, 2], help="bit-widths, comma-separated (default 8,6,5,4,3,2)")
-    tour.add_argument("--group-size", type=int, default=32, help="group size along K for per-group rows (default 32)")
-    tour.add_argument("--clip", choices=["minmax", "percentile", "mse"], default="minmax", help="range selection (default minmax)")
-    tour.add_argument("--scale-dtype", choices=["float16", "float32"], default="float16", help="scale storage (default float16)")
-    tour.add_argument("--seed", type=int, default=0, help="seed of the sample weight (default 0)")
-    tour.set_defaults(func=cmd_tour)
+    table.add_argument("--shape", type=_shape, default=(1024, 256), help="K x N of the sample weight (default 1024x256)")
+    table.add_argument("--bits", type=_bits, default=[8, 6, 5, 4, 3, 2], help="bit-widths, comma-separated (default 8,6,5,4,3,2)")
+    table.add_argument("--group-size", type=int, default=32, help="group size along K for per-group rows (default 32)")
+    table.add_argument("--clip", choices=["minmax", "percentile", "mse"], default="minmax", help="range selection (default minmax)")
+    table.add_argument("--scale-dtype", choices=["float16", "float32"], default="float16", help="scale storage (default float16)")
+    table.add_argument("--seed", type=int, default=0, help="seed of the sample weight (default 0)")
+    table.set_defaults(func=cmd_table)
 
     bench = sub.add_parser(
         "bench",

@@ -8,7 +8,7 @@ from miniquant.cli import main
 
 
 def test_tour_prints_the_table(capsys):
-    assert main(["tour", "--shape", "128x16", "--bits", "8,4"]) == 0
+    assert main(["table", "--shape", "128x16", "--bits", "8,4"]) == 0
     out = capsys.readouterr().out
     assert "bits_per_weight" in out and "sqnr_db" in out
     assert out.count("symmetric") >= 6  # 2 bit-widths x (symmetric, asymmetric) x 3 granularities
@@ -18,10 +18,10 @@ def test_tour_prints_the_table(capsys):
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["tour", "--bits", "9"], "every bit-width must be from 2 to 8"),
-        (["tour", "--shape", "10by3"], "shape must look like 1024x256"),
-        (["tour", "--shape", "100x8"], "group_size 32 does not divide the length 100"),
-        (["tour", "--clip", "max"], "invalid choice: 'max'"),
+        (["table", "--bits", "9"], "every bit-width must be from 2 to 8"),
+        (["table", "--shape", "10by3"], "shape must look like 1024x256"),
+        (["table", "--shape", "100x8"], "group_size 32 does not divide the length 100"),
+        (["table", "--clip", "max"], "invalid choice: 'max'"),
     ],
 )
 def test_bad_arguments_are_named(argv, message, capsys):
@@ -32,7 +32,7 @@ def test_bad_arguments_are_named(argv, message, capsys):
 
 
 def test_module_entry_point_runs():
-    result = subprocess.run([sys.executable, "-m", "miniquant", "tour", "--shape", "64x8", "--bits", "4"], capture_output=True, text=True, check=True)
+    result = subprocess.run([sys.executable, "-m", "miniquant", "table", "--shape", "64x8", "--bits", "4"], capture_output=True, text=True, check=True)
     assert "granularity" in result.stdout
 
 

@@ -1,0 +1,69 @@
+"""Plots of tour records: quality against bits per weight (the knee), and memory.
+
+Each function takes the records of ``tour.run_tour`` and a path, draws with matplotlib's
+non-interactive backend and returns the path. Tests: ``tests/eval/test_tour.py``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_knee(records: list[dict], path) -> str:
+    """Three panels against bits per weight: KL divergence, bits per byte, arithmetic accuracy."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
+    base = records[0]
+    groups = {}
+    for r in records[1:]:
+        kind = r["recipe"].split(" ", 1)[1]          # e.g. "sym g32"
+        groups.setdefault(kind, []).append(r)
+    panels = (("kl_mean", "KL divergence from float (nats, log scale)", True),
+              ("bits_per_byte", "bits per byte on held-out docstrings", False),
+              ("arith_accuracy", "held-out arithmetic, exact match", False))
+    for ax, (key, title, log) in zip(axes, panels):
+        for kind, rows in groups.items():
+            rows = sorted(rows, key=lambda r: r["matrix_bits_per_weight"])
+            ax.plot([r["matrix_bits_per_weight"] for r in rows], [max(r[key], 1e-6) if log else r[key] for r in rows],
+                    marker="o", label=kind)
+        if not log:
+            ax.axhline(base[key], color="k", ls="--", lw=1, label="float32")
+        ax.set_title(title)
+        ax.set_xlabel("bits per weight of the quantized matrices (codes + scales)")
+        if log:
+            ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.suptitle("The knee: quality of the shipped model against the bits its weight matrices take")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return str(path)
+
+
+def plot_memory(records: list[dict], path) -> str:
+    """Horizontal bars: model size in KB for every recipe, float32 first."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 0.32 * len(records) + 1.2))
+    y = np.arange(len(records))
+    sizes = [r["model_bytes"] / 1024 for r in records]
+    ax.barh(y, sizes, color=["0.5"] + ["tab:blue"] * (len(records) - 1))
+    for yi, s, r in zip(y, sizes, records):
+        ax.text(s, yi, f" {s:,.0f} KB ({r['bits_per_weight']:.2f} b/w)", va="center", fontsize=8)
+    ax.set_yticks(y, [r["recipe"] for r in records])
+    ax.invert_yaxis()
+    ax.set_xlabel("model size (KB): codes + scales + zero points + what stays in float")
+    ax.set_xlim(0, max(sizes) * 1.35)
+    ax.set_title("Memory of the shipped model per recipe")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return str(path)

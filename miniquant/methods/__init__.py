@@ -1,0 +1,4 @@
+"""Methods that decide how each weight is quantized: round-to-nearest recipes (more to come)."""
+from .recipe import DEFAULT_KEEP, Recipe, fake_quantize_model, quantize_model
+
+__all__ = ["DEFAULT_KEEP", "Recipe", "fake_quantize_model", "quantize_model"]

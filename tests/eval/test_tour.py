@@ -1,0 +1,21 @@
+"""The tour on a tiny checkpoint: records, files and plots are produced and consistent."""
+import json
+
+from miniquant.cli import main
+from miniquant.nn import GPTConfig, init_params, save_checkpoint
+
+
+def test_tour_on_a_tiny_model(tmp_path, capsys):
+    config = GPTConfig(vocab_size=256, n_ctx=32, n_embd=32, n_head=2, n_layer=1)
+    path = tmp_path / "m.npz"
+    save_checkpoint(path, config, init_params(config))
+    out = tmp_path / "out"
+    assert main(["tour", "--model", str(path), "--quick", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "int4 sym g32" in text and "kl_mean" in text
+    records = json.loads((out / "tour.json").read_text())
+    assert records[0]["recipe"] == "float32" and records[0]["kl_mean"] == 0.0 and records[0]["top1_agreement"] == 1.0
+    by = {r["recipe"]: r for r in records}
+    assert by["int8 sym channel"]["kl_mean"] < by["int2 sym channel"]["kl_mean"]
+    assert abs(by["int4 sym g32"]["matrix_bits_per_weight"] - 4.5) < 1e-9
+    assert (out / "knee.png").stat().st_size > 10_000 and (out / "memory.png").exists() and (out / "tour.csv").exists()
