@@ -114,10 +114,11 @@ def cmd_tour(args) -> int:
     corpus = build_corpus()
     recipes = [r for r in default_recipes(bits=(8, 4, 2) if args.quick else (8, 6, 5, 4, 3, 2)) if r.fits(model.params)]
     print(f"The tour: {len(recipes)} recipes on the model {model.config} ({model.n_params:,} weights).")
-    print("Quality is measured on held-out docstrings (bits per byte; KL divergence and top-1 agreement with the")
-    print("float model) and on held-out arithmetic (exact match); speed is greedy decoding with the kernels.\n")
-    records = run_tour(model, corpus, recipes, max_windows=8 if args.quick else 16,
-                       n_problems=50 if args.quick else 200, speed_tokens=32 if args.quick else 48)
+    windows, problems = (8, 50) if args.quick else (16, 200)
+    print(f"Quality: the first {windows * model.config.n_ctx:,} bytes of the held-out docstrings (bits per byte; KL divergence")
+    print(f"and top-1 agreement with the float model at every position) and {problems} held-out arithmetic problems")
+    print("(exact match, greedy); speed: greedy decoding with the KV cache, quantized weights through the kernels.\n")
+    records = run_tour(model, corpus, recipes, max_windows=windows, n_problems=problems, speed_tokens=32 if args.quick else 48)
     columns = ["recipe", "bits_per_weight", "model_bytes", "bits_per_byte", "kl_mean", "kl_p99", "top1_agreement",
                "arith_accuracy", "decode_tokens_per_s"]
     print(format_table(records, columns, formats={"kl_mean": ".2e", "kl_p99": ".2e", "top1_agreement": ".3f",
