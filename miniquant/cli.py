@@ -126,8 +126,11 @@ def cmd_tour(args) -> int:
                                                    "decode_tokens_per_s": ".0f"}))
     os.makedirs(args.out, exist_ok=True)
     paths = list(save_records(records, os.path.join(args.out, "tour")))
-    paths.append(plot_knee(records, os.path.join(args.out, "knee.png")))
-    paths.append(plot_memory(records, os.path.join(args.out, "memory.png")))
+    try:
+        paths.append(plot_knee(records, os.path.join(args.out, "knee.png")))
+        paths.append(plot_memory(records, os.path.join(args.out, "memory.png")))
+    except ImportError:
+        print('\n(no plots: matplotlib is not installed; pip install "miniquant[plots]")')
     print("\nsaved:\n  " + "\n  ".join(paths))
     print(f"({time.perf_counter() - t0:.0f} s)")
     return 0
