@@ -1,0 +1,42 @@
+"""Per-layer sensitivity: quantize one weight matrix at a time and see how much the model moves.
+
+``layer_sensitivity`` returns, for every matrix a recipe would quantize, the KL divergence of the
+model with *only that matrix* quantized (everything else in float), largest first.
+``mixed_precision`` turns the ranking into a recipe that keeps the ``n`` most sensitive matrices at
+a higher precision. Tests: ``tests/eval/test_sensitivity.py``.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+from ..methods import Recipe
+from ..nn.gpt import GPT
+from ..quant import QuantSpec
+from ..tensor import quantize
+from .quality import compare_to_float
+
+
+def layer_sensitivity(model: GPT, recipe: Recipe, reference, ids, targets) -> list[dict]:
+    """``[{"tensor", "kl_mean", "kl_p99", "bits_per_byte"}]`` for each matrix quantized alone, most harmful first.
+
+    ``reference`` are the float model's log-probabilities on ``ids`` (``quality.logprobs``).
+    """
+    rows = []
+    for name, value in model.params.items():
+        spec = recipe.spec_for(name, value)
+        if spec is None:
+            continue
+        params = dict(model.params)
+        params[name] = quantize(value, spec)
+        record = compare_to_float(reference, GPT(model.config, params), ids, targets)
+        rows.append({"tensor": name, "kl_mean": record["kl_mean"], "kl_p99": record["kl_p99"],
+                     "bits_per_byte": record["bits_per_byte"]})
+    return sorted(rows, key=lambda r: -r["kl_mean"])
+
+
+def mixed_precision(recipe: Recipe, sensitivity: list[dict], n_protected: int, protected_spec: QuantSpec) -> Recipe:
+    """``recipe`` with the ``n_protected`` most sensitive tensors quantized with ``protected_spec`` instead."""
+    if not 0 <= n_protected <= len(sensitivity):
+        raise ValueError(f"n_protected must be between 0 and {len(sensitivity)}, got {n_protected}")
+    overrides = tuple((row["tensor"], protected_spec) for row in sensitivity[:n_protected])
+    return dataclasses.replace(recipe, overrides=overrides + recipe.overrides)
