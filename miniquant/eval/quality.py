@@ -12,13 +12,9 @@ import time
 import numpy as np
 
 from ..nn.evaluate import LOG2E, arithmetic_accuracy, text_windows
+from ..nn.functional import log_softmax
+from ..nn.generate import generate
 from ..nn.gpt import GPT
-
-
-def log_softmax(logits: np.ndarray) -> np.ndarray:
-    z = logits.astype(np.float64)
-    z = z - z.max(axis=-1, keepdims=True)
-    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
 
 
 def held_out_windows(text: str, n_ctx: int, max_windows: int) -> tuple[np.ndarray, np.ndarray]:
@@ -29,7 +25,7 @@ def held_out_windows(text: str, n_ctx: int, max_windows: int) -> tuple[np.ndarra
 
 def logprobs(model: GPT, ids: np.ndarray, batch_size: int = 16) -> np.ndarray:
     """Next-token log-probabilities ``(n, T, V)`` in float64."""
-    return np.concatenate([log_softmax(model.forward(ids[i:i + batch_size])) for i in range(0, len(ids), batch_size)])
+    return np.concatenate([log_softmax(model.forward(ids[i:i + batch_size]).astype(np.float64)) for i in range(0, len(ids), batch_size)])
 
 
 def compare_to_float(reference: np.ndarray, model: GPT, ids: np.ndarray, targets: np.ndarray) -> dict:
@@ -44,8 +40,6 @@ def compare_to_float(reference: np.ndarray, model: GPT, ids: np.ndarray, targets
 
 def decode_tokens_per_second(model: GPT, n_tokens: int = 64, *, prompt=(10,), repeats: int = 3) -> float:
     """Greedy decoding speed with the KV cache (median over ``repeats``), tokens per second."""
-    from ..nn.generate import generate
-
     n_tokens = min(n_tokens, model.config.n_ctx - len(prompt))
     generate(model, list(prompt), 2, temperature=0)  # warm-up (compilation, caches)
     times = []

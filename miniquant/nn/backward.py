@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .config import GPTConfig
-from .functional import causal_mask, softmax
+from .functional import causal_mask, log_softmax, softmax
 
 _C = float(np.sqrt(2.0 / np.pi))  # a Python float: a NumPy float64 scalar would upcast float32 arrays
 
@@ -90,8 +90,7 @@ def attention_backward(dout, cache):
 def cross_entropy(logits, targets):
     """Mean negative log-likelihood of ``targets`` ``[B, T]`` and its gradient w.r.t. ``logits`` ``[B, T, V]``."""
     B, T, V = logits.shape
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    logp = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+    logp = log_softmax(logits)
     loss = -np.take_along_axis(logp, targets[..., None], axis=-1).mean()
     dlogits = np.exp(logp)
     np.put_along_axis(dlogits, targets[..., None], np.take_along_axis(dlogits, targets[..., None], axis=-1) - 1.0, axis=-1)

@@ -108,10 +108,10 @@ class BPETokenizer:
         symbols = [self.byte_encoder[b] for b in piece.encode("utf-8")]
         while len(symbols) > 1:
             pairs = [(self.ranks.get((a, b), float("inf")), k) for k, (a, b) in enumerate(zip(symbols, symbols[1:]))]
-            rank, _ = min(pairs)
+            rank, at = min(pairs)
             if rank == float("inf"):
                 break
-            best = (symbols[min(pairs)[1]], symbols[min(pairs)[1] + 1])
+            best = (symbols[at], symbols[at + 1])
             merged, k = [], 0
             while k < len(symbols):  # merge every occurrence of the best pair, left to right
                 if k + 1 < len(symbols) and (symbols[k], symbols[k + 1]) == best:

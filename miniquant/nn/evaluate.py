@@ -7,7 +7,9 @@ from __future__ import annotations
 import numpy as np
 
 from .backward import cross_entropy
+from .generate import generate
 from .gpt import GPT
+from .tokenizer import ByteTokenizer
 
 LOG2E = 1.0 / np.log(2.0)
 
@@ -55,17 +57,18 @@ def ngram_bits_per_byte(train: str, test: str, order: int) -> float:
     raise ValueError(f"order must be 1 or 2, got {order}")
 
 
-def arithmetic_accuracy(model: GPT, problems: list[str], *, tokenizer=None) -> float:
-    """Exact-match accuracy: greedy-complete ``"\\n47+38="`` and compare with ``"85"`` up to the newline."""
-    from .generate import generate
-    from .tokenizer import ByteTokenizer
-
+def arithmetic_results(model: GPT, problems: list[str], *, tokenizer=None) -> list[bool]:
+    """For each problem: does greedy completion of ``"\\n47+38="`` give ``"85"`` up to the newline?"""
     tok = tokenizer or ByteTokenizer()
-    correct = 0
+    results = []
     for line in problems:
         question, answer = line.split("=")
         prompt = tok.encode("\n" + question + "=")
         out = generate(model, prompt, len(answer) + 1, temperature=0)
-        got = tok.decode(out[len(prompt):]).split("\n")[0]
-        correct += got == answer
-    return correct / len(problems)
+        results.append(tok.decode(out[len(prompt):]).split("\n")[0] == answer)
+    return results
+
+
+def arithmetic_accuracy(model: GPT, problems: list[str], *, tokenizer=None) -> float:
+    """Exact-match accuracy: the share of ``arithmetic_results`` that are right."""
+    return float(np.mean(arithmetic_results(model, problems, tokenizer=tokenizer)))

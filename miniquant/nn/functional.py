@@ -24,6 +24,12 @@ def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
     return e / e.sum(axis=axis, keepdims=True)
 
 
+def log_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    """``x - max - log(sum(exp(x - max)))`` along ``axis``: log-probabilities, stable for large logits."""
+    shifted = x - x.max(axis=axis, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+
+
 def layer_norm(x: np.ndarray, g: np.ndarray, b: np.ndarray, eps: float = 1e-5) -> np.ndarray:
     """Normalize the last axis to mean 0 and variance 1, then scale by ``g`` and shift by ``b``."""
     mean = x.mean(axis=-1, keepdims=True)                       # [..., 1]

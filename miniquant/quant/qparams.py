@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._checks import check_float_array
+from .affine import dequantize_affine, quantize_affine
 from .blocks import params_shape, to_blocks
 from .clipping import minmax_range, mse_search, percentile_range
 from .scales import scale_from_range
@@ -67,8 +68,6 @@ def fake_quantize(x, spec: QuantSpec | None = None, **options) -> np.ndarray:
     >>> fake_quantize(np.array([0.0, 0.3, 1.0]), bits=2)
     array([0., 0., 1.], dtype=float32)
     """
-    from .affine import dequantize_affine, quantize_affine
-
     spec = make_spec(spec, **options)
     scale, zero_point = choose_qparams(x, spec)
     codes = quantize_affine(x, scale, zero_point, spec)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..quant.blocks import block_axes, to_blocks
+
 #: Relative slack for float32 arithmetic in the bounds (a few units in the last place).
 FLOAT_SLACK = 8 * float(np.finfo(np.float32).eps)
 #: Absolute slack: the smallest float32 subnormal (products of subnormal scales).
@@ -112,13 +114,10 @@ def assert_zero_exact(x, x_hat) -> None:
 
 def block_view(a: np.ndarray, block: tuple[int, ...]) -> np.ndarray:
     """``a`` reshaped to ``(n_blocks, block_elements)``, one row per block (blocks in C order)."""
-    split = []
-    for s, b in zip(a.shape, block):
-        split += [s // b, b]
-    v = a.reshape(split)
-    ndim = a.ndim
-    v = v.transpose(tuple(range(0, 2 * ndim, 2)) + tuple(range(1, 2 * ndim, 2)))
-    return v.reshape(-1, int(np.prod(block)))
+    v = to_blocks(a, block)                                   # (n0, b0, n1, b1, ...)
+    inside = block_axes(a.ndim)
+    outside = tuple(d for d in range(v.ndim) if d not in inside)
+    return v.transpose(outside + inside).reshape(-1, int(np.prod(block)))
 
 
 def assert_range_end_exact(x, x_hat, scale, block: tuple[int, ...], *, qmax: int, either_end: bool = False) -> None:
