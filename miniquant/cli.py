@@ -2,7 +2,9 @@
 
 ``miniquant tour`` (the main job) quantizes the shipped model with every recipe of a compact
 sweep and measures memory, quality on two tasks, and speed; ``miniquant table`` does the same
-for a single weight-like matrix (error metrics only).
+for a single weight-like matrix (error metrics only); ``quantize`` saves a quantized model,
+``eval`` and ``generate`` put a quantized model beside its float original, ``sensitivity``
+ranks the matrices, ``bench`` times the kernels and ``train`` trains a model.
 """
 from __future__ import annotations
 
@@ -107,13 +109,20 @@ def cmd_tour(args) -> int:
     import time
 
     from .eval.plots import plot_knee, plot_memory
-    from .eval.tour import default_recipes, run_tour, save_records
+    from .eval.tour import default_recipes, full_recipes, run_tour, save_records
     from .nn.data import build_corpus
 
     t0 = time.perf_counter()
     model = _load(args.model)
     corpus = build_corpus()
-    recipes = [r for r in default_recipes(bits=(8, 4, 2) if args.quick else (8, 6, 5, 4, 3, 2)) if r.fits(model.params)]
+    if args.full:
+        recipes = full_recipes()
+    else:
+        recipes = default_recipes(bits=(8, 4, 2) if args.quick else (8, 6, 5, 4, 3, 2))
+    skipped = [r.label() for r in recipes if not r.fits(model.params)]
+    recipes = [r for r in recipes if r.fits(model.params)]
+    if skipped:
+        print(f"(skipped, group size does not divide every matrix: {', '.join(skipped)})")
     print(f"The tour: {len(recipes)} recipes on the model {model.config} ({model.n_params:,} weights).")
     windows, problems = (8, 50) if args.quick else (16, 200)
     print(f"Quality: the first {windows * model.config.n_ctx:,} bytes of the held-out docstrings (bits per byte; KL divergence")
@@ -125,6 +134,7 @@ def cmd_tour(args) -> int:
     print(format_table(records, columns, formats={"kl_mean": ".2e", "kl_p99": ".2e", "top1_agreement": ".3f",
                                                    "arith_accuracy": ".3f", "bits_per_byte": ".3f", "bits_per_weight": ".3f",
                                                    "decode_tokens_per_s": ".0f"}))
+    print(_speed_note(records))
     os.makedirs(args.out, exist_ok=True)
     paths = list(save_records(records, os.path.join(args.out, "tour")))
     try:
@@ -135,6 +145,19 @@ def cmd_tour(args) -> int:
     print("\nsaved:\n  " + "\n  ".join(paths))
     print(f"({time.perf_counter() - t0:.0f} s)")
     return 0
+
+
+def _speed_note(records: list[dict]) -> str:
+    """What the decode-speed column says, in words, from the measured numbers."""
+    float_speed = records[0]["decode_tokens_per_s"]
+    ratios = [r["decode_tokens_per_s"] / float_speed for r in records[1:]]
+    if not ratios:
+        return ""
+    verdict = ("slower than" if max(ratios) < 1 else "sometimes faster than") if min(ratios) < 1 else "faster than"
+    return (f"\nDecode speed: the quantized models ran at {min(ratios):.2f}x to {max(ratios):.2f}x the float model's "
+            f"{float_speed:.0f} tokens/s, i.e. {verdict} float.\nThe float weights of this small model fit in the CPU "
+            "caches, so reading fewer bytes saves little and unpacking costs time;\nlow-bit pays off when weights "
+            "stream from memory (see `miniquant bench` for large matrices).")
 
 
 def cmd_train(args) -> int:
@@ -173,41 +196,191 @@ def _load(path):
     return load_default() if path is None else load_model(path)
 
 
+def _add_recipe_args(parser, *, required: bool = False, what: str = "") -> None:
+    """The options that describe a round-to-nearest recipe (``methods.make_recipe``)."""
+    group = parser.add_argument_group("quantization recipe" + (f" ({what})" if what else ""))
+    group.add_argument("--bits", type=int, choices=range(2, 9), metavar="{2..8}", required=required,
+                       help="code width of the weight matrices" + ("" if required else "; omit to use the model as it is"))
+    group.add_argument("--scheme", choices=["symmetric", "asymmetric"], default="symmetric", help="(default symmetric)")
+    group.add_argument("--granularity", choices=["tensor", "channel", "group"],
+                       help="scale sharing (default: group if --group-size is given, else channel)")
+    group.add_argument("--group-size", type=int, help="group length along K, e.g. 32 or 128")
+    group.add_argument("--clip", choices=["minmax", "percentile", "mse"], default="minmax", help="range selection (default minmax)")
+    group.add_argument("--scale-dtype", choices=["float16", "float32"], default="float16", help="(default float16)")
+    group.add_argument("--protect", action="append", default=[], metavar="PATTERN",
+                       help="keep tensors matching PATTERN (fnmatch, e.g. 'h.0.*') at --protect-bits; repeatable")
+    group.add_argument("--protect-bits", type=int, choices=range(2, 9), metavar="{2..8}", default=8,
+                       help="bits for --protect tensors (default 8)")
+
+
+def _recipe(args, params):
+    """The recipe the options describe, or ``None`` without ``--bits``; checked against ``params``."""
+    from .methods import make_recipe
+
+    if args.bits is None:
+        for flag in ("group_size", "granularity"):
+            if getattr(args, flag) is not None:
+                raise ValueError(f"--{flag.replace('_', '-')} needs --bits")
+        return None
+    recipe = make_recipe(args.bits, scheme=args.scheme, granularity=args.granularity, group_size=args.group_size,
+                         clip=args.clip, scale_dtype=args.scale_dtype, protect=args.protect, protect_bits=args.protect_bits)
+    if not recipe.fits(params):
+        sizes = sorted({np.shape(v)[0] for k, v in params.items() if recipe.spec_for(k, v) is not None})
+        raise ValueError(f"--group-size {args.group_size} must divide the K of every quantized matrix (K in {sizes})")
+    return recipe
+
+
+def _float_and_quantized(args):
+    """``(float_model, quantized_model, label)`` from ``--model`` and the recipe options.
+
+    With ``--bits`` the (float) model is quantized now; a quantized checkpoint is compared with
+    the float model it was made from (recorded in its header); otherwise ``quantized_model`` is None.
+    """
+    from .methods import is_quantized, quantize_model
+    from .nn import GPT
+    from .nn.io import load_checkpoint
+
+    model = _load(args.model)
+    recipe = _recipe(args, model.params)
+    if recipe is not None:
+        if is_quantized(model.params):
+            raise ValueError(f"--model {args.model} is already quantized; give a float model with --bits")
+        return model, GPT(model.config, quantize_model(model.params, recipe)), recipe.label()
+    if not is_quantized(model.params):
+        return model, None, None
+    meta = load_checkpoint(args.model)[2]
+    source = meta.get("source")
+    float_model = _load(None if source in (None, "shipped") else source)
+    if float_model.config != model.config:
+        raise ValueError(f"the float model {source!r} recorded in {args.model} does not match its config")
+    return float_model, model, meta.get("recipe", "quantized")
+
+
+def cmd_quantize(args) -> int:
+    from .eval.memory import memory_ledger
+    from .methods import is_quantized, quantize_model
+    from .nn.io import save_checkpoint
+
+    model = _load(args.model)
+    if is_quantized(model.params):
+        raise ValueError(f"--model {args.model} is already quantized")
+    recipe = _recipe(args, model.params)
+    qparams = quantize_model(model.params, recipe)
+    ledger = memory_ledger(qparams)
+    if args.ledger:
+        print(ledger)
+    meta = {"recipe": recipe.label(), "source": args.model or "shipped",
+            "command": "miniquant quantize " + " ".join(sys.argv[2:])}
+    save_checkpoint(args.out, model.config, qparams, meta)
+    import os
+
+    float_bytes = memory_ledger(model.params).total_bytes
+    print(f"{recipe.label()}: {ledger.total_bytes:,} bytes held ({ledger.bits_per_weight:.3f} bits per weight, "
+          f"embeddings, LayerNorms and biases in float) vs {float_bytes:,} in float32 ({float_bytes / ledger.total_bytes:.2f}x smaller)")
+    print(f"saved {args.out} ({os.path.getsize(args.out):,} bytes on disk)")
+    print(f"next: miniquant eval --model {args.out}   or   miniquant generate --model {args.out}")
+    return 0
+
+
 def cmd_eval(args) -> int:
     import time
 
+    from .eval.memory import memory_ledger
+    from .eval.quality import compare_to_float, held_out_windows, logprobs
     from .nn.data import build_corpus
     from .nn.evaluate import arithmetic_results, bits_per_byte, ngram_bits_per_byte
 
     t0 = time.perf_counter()
-    model = _load(args.model)
-    print(f"model: {model.config} ({model.n_params:,} weights), loaded in {time.perf_counter() - t0:.2f} s")
+    float_model, quantized, label = _float_and_quantized(args)
+    models = [("float32", float_model)] + ([(label, quantized)] if quantized is not None else [])
+    print(f"model: {float_model.config} ({float_model.n_params:,} weights), ready in {time.perf_counter() - t0:.2f} s")
     corpus = build_corpus(seed=args.seed)
     print(corpus.describe())
     val = corpus.docs_val[: args.max_bytes]
-    print(f"validation docstrings ({len(val):,} bytes), bits per byte (lower is better):")
-    print(f"  unigram baseline {ngram_bits_per_byte(corpus.docs_train, val, 1):.3f}")
-    print(f"  bigram baseline  {ngram_bits_per_byte(corpus.docs_train, val, 2):.3f}")
-    print(f"  model            {bits_per_byte(model, val):.3f}")
-    train_sample = corpus.docs_train[: args.max_bytes]
-    print(f"  model on {len(train_sample):,} training bytes: {bits_per_byte(model, train_sample):.3f}")
+    train_sample = corpus.docs_train[: len(val)]
     held_out = corpus.arith_val[: args.arith_problems]
     additions = [p for p in held_out if "+" in p and all(len(x) == 2 for x in p.split("=")[0].split("+"))]
-    right = dict(zip(held_out, arithmetic_results(model, held_out)))  # decode each problem once
-    print(f"held-out arithmetic, exact match: {sum(right.values()) / len(right):.1%} of {len(held_out)} problems; "
-          f"2-digit additions: {sum(right[p] for p in additions) / len(additions):.1%} of {len(additions)}")
+    print(f"\nbaselines on the validation docstrings ({len(val):,} bytes), bits per byte: "
+          f"unigram {ngram_bits_per_byte(corpus.docs_train, val, 1):.3f}, bigram {ngram_bits_per_byte(corpus.docs_train, val, 2):.3f}")
+    rows = []
+    for name, model in models:
+        right = dict(zip(held_out, arithmetic_results(model, held_out)))  # decode each problem once
+        ledger = memory_ledger(model.params)
+        rows.append({"model": name, "bytes": ledger.total_bytes, "bits_per_weight": ledger.bits_per_weight,
+                     "val_bits_per_byte": bits_per_byte(model, val), "train_bits_per_byte": bits_per_byte(model, train_sample),
+                     "arith_exact": sum(right.values()) / len(right),
+                     "add_2digit": sum(right[p] for p in additions) / max(len(additions), 1)})
+    columns = ["model", "bytes", "bits_per_weight", "val_bits_per_byte", "train_bits_per_byte", "arith_exact", "add_2digit"]
+    if quantized is not None:
+        ids, targets = held_out_windows(val, float_model.config.n_ctx, args.kl_windows)
+        rows[0].update(kl_mean=0.0, kl_p99=0.0, top1_agreement=1.0)
+        rows[1].update({k: v for k, v in compare_to_float(logprobs(float_model, ids), quantized, ids, targets).items()
+                        if k != "bits_per_byte"})
+        columns += ["kl_mean", "kl_p99", "top1_agreement"]
+    print(f"\nheld-out arithmetic: {len(held_out)} problems ({len(additions)} two-digit additions), greedy exact match; "
+          f"training-text bits per byte on the first {len(train_sample):,} bytes")
+    if quantized is not None:
+        print(f"KL divergence (nats) and top-1 agreement with the float model at the {ids.size:,} positions of the "
+              f"first {len(ids)} validation windows")
+    print()
+    print(format_table(rows, columns, formats={"bits_per_weight": ".3f", "val_bits_per_byte": ".3f", "train_bits_per_byte": ".3f",
+                                               "arith_exact": ".1%", "add_2digit": ".1%", "kl_mean": ".2e", "kl_p99": ".2e",
+                                               "top1_agreement": ".3f"}))
     return 0
 
 
 def cmd_generate(args) -> int:
     from .nn import ByteTokenizer, generate
 
-    model = _load(args.model)
+    float_model, quantized, label = _float_and_quantized(args)
     tok = ByteTokenizer()
     prompt = tok.encode(args.prompt)
-    n = min(args.tokens, model.config.n_ctx - len(prompt))
-    out = generate(model, prompt, n, temperature=args.temperature, top_k=args.top_k, seed=args.seed)
-    print(tok.decode(out))
+    n = min(args.tokens, float_model.config.n_ctx - len(prompt))
+    if n <= 0:
+        raise ValueError(f"--prompt is {len(prompt)} bytes; the model's context is {float_model.config.n_ctx}")
+    models = [("float32", float_model)] + ([(label, quantized)] if quantized is not None else [])
+    texts = []
+    for name, model in models:
+        out = generate(model, prompt, n, temperature=args.temperature, top_k=args.top_k, seed=args.seed)
+        texts.append(tok.decode(out))
+        if quantized is not None:
+            print(f"--- {name} ---")
+        print(texts[-1])
+    if quantized is not None:
+        same = next((i for i, (a, b) in enumerate(zip(*texts)) if a != b), min(map(len, texts)))
+        shown = "greedy" if args.temperature == 0 else f"temperature {args.temperature}, the same seed {args.seed}"
+        print(f"--- ({shown}) the two agree on the first {same - len(args.prompt)} of {n} generated characters ---")
+    return 0
+
+
+def cmd_sensitivity(args) -> int:
+    from .eval.quality import held_out_windows, logprobs
+    from .eval.sensitivity import layer_sensitivity, mixed_precision
+    from .eval.tour import run_tour
+    from .methods import Recipe
+    from .nn.data import build_corpus
+
+    model = _load(args.model)
+    recipe = _recipe(args, model.params)
+    corpus = build_corpus()
+    ids, targets = held_out_windows(corpus.docs_val, model.config.n_ctx, args.windows)
+    print(f"Per-layer sensitivity of {recipe.label()}: each matrix quantized alone, the rest in float; KL divergence "
+          f"from the float model over {ids.size:,} held-out positions (nats), most harmful first.\n")
+    ranking = layer_sensitivity(model, recipe, logprobs(model, ids), ids, targets)
+    print(format_table(ranking, ["tensor", "kl_mean", "kl_p99", "bits_per_byte"],
+                       formats={"kl_mean": ".2e", "kl_p99": ".2e", "bits_per_byte": ".3f"}))
+    protected = recipe.spec.replace(bits=args.protect_bits)
+    counts = [n for n in args.counts if n <= len(ranking)]
+    candidates = [mixed_precision(recipe, ranking, n, protected) for n in counts]
+    candidates.append(Recipe(protected))
+    if args.bits + 1 < args.protect_bits:
+        candidates.append(Recipe(recipe.spec.replace(bits=args.bits + 1)))
+    print(f"\nWhat protecting the most sensitive matrices at {args.protect_bits} bits buys, against spending the memory uniformly:")
+    records = run_tour(model, corpus, candidates, max_windows=args.windows, n_problems=args.problems, speed_tokens=8)
+    print(format_table(records, ["recipe", "bits_per_weight", "matrix_bits_per_weight", "model_bytes", "bits_per_byte",
+                                 "kl_mean", "kl_p99", "arith_accuracy"],
+                       formats={"bits_per_weight": ".3f", "matrix_bits_per_weight": ".3f", "bits_per_byte": ".3f",
+                                "kl_mean": ".2e", "kl_p99": ".2e", "arith_accuracy": ".3f"}))
     return 0
 
 
@@ -224,6 +397,9 @@ def build_parser() -> argparse.ArgumentParser:
     tour.add_argument("--model", help="checkpoint (.npz); default: the shipped model")
     tour.add_argument("--out", default="tour-output", help="folder for the records and plots (default tour-output)")
     tour.add_argument("--quick", action="store_true", help="fewer recipes and less data (seconds)")
+    tour.add_argument("--full", action="store_true",
+                      help="the whole grid: bits 8..2 x sym/asym x tensor/channel/g32/g128 x minmax/mse clipping "
+                      "(96 recipes, several minutes)")
     tour.set_defaults(func=cmd_tour)
 
     table = sub.add_parser(
@@ -275,26 +451,65 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--quiet", action="store_true", help="no progress bar")
     tr.set_defaults(func=cmd_train)
 
+    quant = sub.add_parser(
+        "quantize",
+        help="quantize a model with a recipe and save it (packed codes + scales, as held in memory)",
+        description="Quantize every weight matrix of the shipped model (or --model) round-to-nearest with the "
+        "given recipe, keep embeddings, LayerNorms and biases in float, and save an .npz checkpoint that holds "
+        "the packed codes and scales. Example: miniquant quantize --bits 4 --group-size 32 --out model-int4.npz",
+    )
+    quant.add_argument("--model", help="float checkpoint (.npz); default: the shipped model")
+    quant.add_argument("--out", required=True, help="where to write the quantized checkpoint (.npz)")
+    quant.add_argument("--ledger", action="store_true", help="print the memory ledger, tensor by tensor")
+    _add_recipe_args(quant, required=True)
+    quant.set_defaults(func=cmd_quantize)
+
     ev = sub.add_parser(
         "eval",
-        help="evaluate a model: bits per byte on held-out docstrings (with baselines) and held-out arithmetic",
-        description="Bits per byte on the validation docstrings against unigram and bigram baselines, and "
-        "exact-match accuracy on held-out arithmetic problems (greedy decoding).",
+        help="evaluate a model, or a quantized model against its float original",
+        description="Bits per byte on the validation docstrings (with unigram and bigram baselines) and on "
+        "training text, and exact-match accuracy on held-out arithmetic (greedy decoding). With --bits, or "
+        "a quantized --model, the quantized model is measured beside the float one, with the KL divergence "
+        "and top-1 agreement of their next-byte distributions and the memory each holds.",
     )
-    ev.add_argument("--model", help="checkpoint (.npz); default: the shipped model")
+    ev.add_argument("--model", help="checkpoint (.npz), float or quantized; default: the shipped model")
     ev.add_argument("--max-bytes", type=int, default=None, help="evaluate on at most this many bytes")
     ev.add_argument("--arith-problems", type=int, default=None, help="at most this many held-out problems")
+    ev.add_argument("--kl-windows", type=int, default=256, help="windows of validation text for the KL divergence (default 256)")
     ev.add_argument("--seed", type=int, default=0)
+    _add_recipe_args(ev, what="quantize the model now and compare")
     ev.set_defaults(func=cmd_eval)
 
-    gen = sub.add_parser("generate", help="continue a prompt with a model", description="Continue a prompt with a model.")
-    gen.add_argument("--model", help="checkpoint (.npz); default: the shipped model")
-    gen.add_argument("--prompt", default="Return the ", help="text to continue")
-    gen.add_argument("--tokens", type=int, default=100, help="bytes to generate (up to the context length)")
-    gen.add_argument("--temperature", type=float, default=0.8)
+    gen = sub.add_parser(
+        "generate",
+        help="continue a prompt with a model; with a recipe, float and quantized side by side",
+        description="Continue a prompt with the model. With --bits (or a quantized --model) the float and the "
+        "quantized model continue the same prompt with the same seed, one after the other, and the number of "
+        "characters on which they agree is printed.",
+    )
+    gen.add_argument("--model", help="checkpoint (.npz), float or quantized; default: the shipped model")
+    gen.add_argument("--prompt", default="Return the ", help="text to continue (default 'Return the ')")
+    gen.add_argument("--tokens", type=int, default=100, help="bytes to generate, up to the context length (default 100)")
+    gen.add_argument("--temperature", type=float, default=0.8, help="0 for greedy (default 0.8)")
     gen.add_argument("--top-k", type=int, default=None)
     gen.add_argument("--seed", type=int, default=0)
+    _add_recipe_args(gen, what="also generate with the quantized model")
     gen.set_defaults(func=cmd_generate)
+
+    sens = sub.add_parser(
+        "sensitivity",
+        help="which matrices hurt most when quantized, and what protecting them buys at a memory budget",
+        description="Quantize one weight matrix at a time with the recipe (the rest stays float) and rank the "
+        "matrices by the KL divergence they cause; then compare recipes that keep the most sensitive ones at "
+        "--protect-bits with uniform recipes, by bits per weight and quality. Example: miniquant sensitivity --bits 3",
+    )
+    sens.add_argument("--model", help="float checkpoint (.npz); default: the shipped model")
+    sens.add_argument("--windows", type=int, default=8, help="held-out windows to measure on (default 8)")
+    sens.add_argument("--problems", type=int, default=100, help="held-out arithmetic problems (default 100)")
+    sens.add_argument("--counts", type=lambda t: [int(v) for v in t.split(",")], default=[0, 1, 2, 4],
+                      help="how many of the most sensitive matrices to protect, comma-separated (default 0,1,2,4)")
+    _add_recipe_args(sens, required=True)
+    sens.set_defaults(func=cmd_sensitivity)
     return parser
 
 

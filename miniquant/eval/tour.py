@@ -9,6 +9,7 @@ and JSON. Tests: ``tests/eval/test_tour.py``.
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import sys
 
@@ -21,16 +22,33 @@ from .quality import decode_tokens_per_second, evaluate_model, held_out_windows,
 
 def default_recipes(bits=(8, 6, 5, 4, 3, 2)) -> list[Recipe]:
     """The compact sweep: every bit-width symmetric per-channel and group 32 (float16 scales),
-    4-bit also asymmetric and group 128, and per-tensor at 8, 4 and 2 bits."""
+    4-bit also asymmetric and group 128, per-tensor at 8, 4 and 2 bits, and MSE clipping
+    against min-max at 4 and 3 bits per-channel (where clipping has the most to give)."""
     recipes = []
     for b in bits:
         if b in (8, 4, 2):
             recipes.append(Recipe(QuantSpec(bits=b, granularity="tensor")))
         recipes.append(Recipe(QuantSpec(bits=b, granularity="channel", scale_dtype="float16")))
+        if b in (4, 3):
+            recipes.append(Recipe(QuantSpec(bits=b, granularity="channel", scale_dtype="float16", clip="mse")))
         recipes.append(Recipe(QuantSpec(bits=b, group_size=32, scale_dtype="float16")))
         if b == 4:
             recipes.append(Recipe(QuantSpec(bits=b, group_size=128, scale_dtype="float16")))
             recipes.append(Recipe(QuantSpec(bits=b, scheme="asymmetric", group_size=32, scale_dtype="float16")))
+    return recipes
+
+
+def full_recipes(bits=(8, 6, 5, 4, 3, 2), schemes=("symmetric", "asymmetric"),
+                 granularities=("tensor", "channel", 32, 128), clips=("minmax", "mse")) -> list[Recipe]:
+    """The whole grid: bits x scheme x granularity (a number is a group size) x clipping, float16 scales.
+
+    >>> len(full_recipes())
+    96
+    """
+    recipes = []
+    for b, scheme, gran, clip in itertools.product(bits, schemes, granularities, clips):
+        kind = {"granularity": gran} if isinstance(gran, str) else {"group_size": gran}
+        recipes.append(Recipe(QuantSpec(bits=b, scheme=scheme, clip=clip, scale_dtype="float16", **kind)))
     return recipes
 
 

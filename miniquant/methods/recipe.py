@@ -54,9 +54,38 @@ class Recipe:
     def label(self) -> str:
         s = self.spec
         gran = {"tensor": "tensor", "channel": "channel"}.get(s.granularity, f"g{s.group_size}")
-        extra = f" +{len(self.overrides)} overrides" if self.overrides else ""
+        extra = ""
+        if self.overrides:
+            kinds = {("float" if o is None else f"int{o.bits}") for _, o in self.overrides}
+            extra = f" +{len(self.overrides)} at {kinds.pop()}" if len(kinds) == 1 else f" +{len(self.overrides)} overrides"
         clip = "" if s.clip == "minmax" else f" {s.clip}"
         return f"int{s.bits} {'sym' if s.scheme == 'symmetric' else 'asym'} {gran}{clip}{extra}"
+
+
+def make_recipe(bits: int, *, scheme: str = "symmetric", granularity: str | None = None, group_size: int | None = None,
+                clip: str = "minmax", scale_dtype="float16", protect=(), protect_bits: int | None = 8) -> Recipe:
+    """A recipe from plain options (what the CLI takes): the default ``keep``, plus ``protect``.
+
+    ``granularity`` defaults to ``"group"`` when ``group_size`` is given, else ``"channel"``.
+    Tensors matching a ``protect`` pattern get the same spec at ``protect_bits`` (``None``: float).
+
+    Examples
+    --------
+    >>> make_recipe(4, group_size=32).label()
+    'int4 sym g32'
+    >>> make_recipe(3, protect=["h.0.*"]).label()
+    'int3 sym channel +1 at int8'
+    """
+    granularity = granularity or ("group" if group_size is not None else "channel")
+    spec = QuantSpec(bits=bits, scheme=scheme, granularity=granularity, group_size=group_size, clip=clip,
+                     scale_dtype=scale_dtype)
+    protected = None if protect_bits is None else spec.replace(bits=protect_bits)
+    return Recipe(spec, overrides=tuple((pattern, protected) for pattern in protect))
+
+
+def is_quantized(params: dict) -> bool:
+    """Whether any tensor of ``params`` is a ``QTensor``."""
+    return any(isinstance(v, QTensor) for v in params.values())
 
 
 def quantize_model(params: dict, recipe: Recipe) -> dict:

@@ -12,11 +12,11 @@ from .qparams import choose_qparams, fake_quantize
 from .ranges import SCHEMES, integer_range
 from .rounding import ROUNDINGS, round_values
 from .scales import scale_from_range, store_scale
-from .spec import CLIPS, QuantSpec, make_spec
+from .spec import CLIPS, QuantSpec, make_spec, spec_from_dict, spec_to_dict
 
 __all__ = [
     "CLIPS", "GRANULARITIES", "MSE_RATIOS", "ROUNDINGS", "SCHEMES", "QuantSpec",
     "block_shape", "choose_qparams", "code_dtype", "dequantize_affine", "expand_params",
     "fake_quantize", "integer_range", "make_spec", "params_shape", "quantize_affine",
-    "round_values", "scale_from_range", "store_scale",
+    "round_values", "scale_from_range", "spec_from_dict", "spec_to_dict", "store_scale",
 ]

@@ -141,6 +141,39 @@ class QuantSpec:
         return dataclasses.replace(self, **changes)
 
 
+#: The fields of a QuantSpec, in the order ``spec_to_dict`` writes them.
+SPEC_FIELDS = tuple(f.name for f in dataclasses.fields(QuantSpec))
+
+
+def spec_to_dict(spec: QuantSpec) -> dict:
+    """A JSON-ready dict of ``spec`` (``scale_dtype`` as its name), for checkpoint headers.
+
+    Examples
+    --------
+    >>> d = spec_to_dict(QuantSpec(bits=4, group_size=32, scale_dtype=np.float16))
+    >>> d["bits"], d["granularity"], d["scale_dtype"]
+    (4, 'group', 'float16')
+    >>> spec_from_dict(d) == QuantSpec(bits=4, group_size=32, scale_dtype=np.float16)
+    True
+    """
+    d = dataclasses.asdict(spec)
+    d["scale_dtype"] = spec.scale_dtype.name
+    return d
+
+
+def spec_from_dict(d) -> QuantSpec:
+    """The ``QuantSpec`` written by ``spec_to_dict``; unknown or invalid fields raise ``ValueError``."""
+    if not isinstance(d, dict):
+        raise ValueError(f"a quantization spec must be a JSON object, got {_short(d)}")
+    unknown = sorted(set(d) - set(SPEC_FIELDS))
+    if unknown:
+        raise ValueError(f"unknown quantization spec fields {unknown}")
+    try:
+        return QuantSpec(**d)
+    except TypeError as exc:  # a field of the wrong type: corrupt data, reported as such
+        raise ValueError(str(exc)) from None
+
+
 def make_spec(spec: QuantSpec | None = None, **options) -> QuantSpec:
     """Return ``spec``, or build one from keyword ``options``; giving both is an error."""
     if spec is not None:

@@ -37,3 +37,77 @@ def test_corrupt_and_hostile_files(tmp_path):
     (tmp_path / "junk.npz").write_bytes(b"not a zip file")
     with pytest.raises(Exception):
         load_checkpoint(tmp_path / "junk.npz")
+
+
+def _quantized(params, scheme="symmetric"):
+    from miniquant.methods import Recipe, quantize_model
+    from miniquant.quant import QuantSpec
+
+    return quantize_model(params, Recipe(QuantSpec(bits=4, scheme=scheme, group_size=8, scale_dtype=np.float16)))
+
+
+@pytest.mark.parametrize("scheme", ["symmetric", "asymmetric"])
+def test_quantized_round_trip_keeps_every_stored_byte(tmp_path, scheme):
+    from miniquant import QTensor
+    from miniquant.eval.memory import memory_ledger
+
+    qparams = _quantized(init_params(CONFIG, seed=1), scheme)
+    path = tmp_path / "q.npz"
+    save_checkpoint(path, CONFIG, qparams, {"recipe": "int4"})
+    config, loaded, meta = load_checkpoint(path)
+    assert meta == {"recipe": "int4"}
+    for name, value in qparams.items():
+        assert type(loaded[name]) is type(value)
+        if isinstance(value, QTensor):
+            assert loaded[name].spec == value.spec
+            np.testing.assert_array_equal(loaded[name].packed, value.packed)
+            np.testing.assert_array_equal(loaded[name].stored_scale, value.stored_scale)
+            np.testing.assert_array_equal(loaded[name].codes, value.codes)
+    assert memory_ledger(loaded).total_bytes == memory_ledger(qparams).total_bytes
+    ids = np.array([[1, 2, 3]])
+    np.testing.assert_array_equal(load_model(path).forward(ids), GPT(CONFIG, qparams).forward(ids))
+
+
+def _rewrite(path, out, header=None, drop=(), change=None):
+    """Copy checkpoint ``path`` to ``out`` with a new header, some entries dropped or changed."""
+    import json
+
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files if k not in drop}
+    if header is not None:
+        arrays["__header__"] = np.array(json.dumps(header))
+    arrays.update(change or {})
+    np.savez(out, **arrays)
+
+
+def test_corrupt_quantized_files_are_refused(tmp_path):
+    import json
+
+    qparams = _quantized(init_params(CONFIG, seed=1), "asymmetric")
+    good, bad = tmp_path / "q.npz", tmp_path / "bad.npz"
+    save_checkpoint(good, CONFIG, qparams)
+    with np.load(good, allow_pickle=False) as data:
+        header = json.loads(str(data["__header__"]))
+    name = "h.0.mlp.c_fc.weight"
+    scale = qparams[name].stored_scale
+
+    wrong_bits = json.loads(json.dumps(header))
+    wrong_bits["quantized"][name]["spec"]["bits"] = 3
+    cases = [
+        (dict(header=wrong_bits), "quantized weight 'h.0.mlp.c_fc.weight' is corrupt: packed must be uint8"),
+        (dict(drop=[f"{name}@zero_point"]), "is corrupt: zero_point_packed must be uint8"),
+        (dict(change={f"{name}@scale": -scale}), "scales that are not finite and positive"),
+        (dict(change={f"{name}@scale": scale.astype(np.float32)}), "stored_scale must be float16"),
+        (dict(change={"wte@packed": np.zeros(3, np.uint8)}), "not listed in the header"),
+        (dict(change={name: np.zeros((16, 64), np.float32)}), "stored both quantized and in float"),
+        (dict(header={**header, "quantized": [1]}), "corrupt header"),
+    ]
+    for kwargs, message in cases:
+        _rewrite(good, bad, **kwargs)
+        with pytest.raises(ValueError, match=message):
+            load_checkpoint(bad)
+    wrong_spec = json.loads(json.dumps(header))
+    wrong_spec["quantized"][name]["spec"]["evil"] = "__import__('os')"
+    _rewrite(good, bad, header=wrong_spec)
+    with pytest.raises(ValueError, match="unknown quantization spec fields"):
+        load_checkpoint(bad)
