@@ -14,6 +14,7 @@ public functions then prefer the NumPy references.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 
 # Numba's OpenMP workers spin after every parallel call and steal the cores that the next
@@ -51,3 +52,24 @@ jit_exact = _decorator(parallel=True)
 jit_fast = _decorator(parallel=True, fastmath=True)
 #: Small serial helpers, inlined into the kernels.
 jit_inline = _decorator(inline="always")
+
+
+#: Below this many multiply-adds a parallel kernel runs on one thread: waking the passive
+#: OpenMP workers costs ~50 us per call here, more than a small product takes. Measured
+#: (4-bit and 8-bit GEMV, one thread vs two): 256x256 10 vs 52 us, 512x512 26-29 vs 50-61 us,
+#: 1024x1024 93-98 vs 98-161 us, 2048x2048 346-384 vs 229 us. ``tests/kernels/test_matmul.py``.
+SERIAL_WORK = 1 << 20
+
+
+@contextlib.contextmanager
+def threads_for(work: int):
+    """Run the Numba calls inside on one thread when ``work`` (multiply-adds) is below ``SERIAL_WORK``."""
+    if _numba is None or not NUMBA_AVAILABLE or work >= SERIAL_WORK:
+        yield
+        return
+    previous = _numba.get_num_threads()
+    _numba.set_num_threads(1)
+    try:
+        yield
+    finally:
+        _numba.set_num_threads(previous)

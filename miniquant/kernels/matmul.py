@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..tensor import QTensor
-from ._jit import NUMBA_AVAILABLE
+from ._jit import NUMBA_AVAILABLE, threads_for
 from .fused import fused_generic, fused_u4_for, fused_u8
 from .operands import check_activations, group_sums, weight_operands
 from .tiled import tiled_matmul
@@ -45,6 +45,13 @@ def fused_matmul(x2: np.ndarray, op) -> np.ndarray:
     out = np.empty((M, op.N), np.float32)
     xsum = group_sums(x2, op.group_size)
     common = (op.group_size, op.n_groups, op.scale_stride, op.scales, op.zeros, out)
+    with threads_for(M * K * op.N):
+        _run_fused(x2, xsum, op, common)
+    return out
+
+
+def _run_fused(x2, xsum, op, common) -> None:
+    M, K = x2.shape
     if op.bits == 8:
         fused_u8(x2, xsum, op.packed.reshape(op.N, K), *common)
     elif op.bits == 4 and K % 2 == 0 and op.group_size % 2 == 0:
@@ -53,7 +60,6 @@ def fused_matmul(x2: np.ndarray, op) -> np.ndarray:
         fused_u4_for(op.group_size)(x_even, x_odd, xsum, op.packed.reshape(op.N, K // 2), *common)
     else:
         fused_generic(x2, xsum, op.packed, op.bits, op.N, *common)
-    return out
 
 
 def qmatmul_numba(x, qt: QTensor, *, prefill_m: int = PREFILL_M) -> np.ndarray:

@@ -123,3 +123,21 @@ def test_kernels_pass_without_the_jit():
         env=env, capture_output=True, text=True,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+
+
+def test_small_products_run_on_one_thread_and_restore_the_thread_count():
+    numba = pytest.importorskip("numba")
+    from miniquant.kernels._jit import NUMBA_AVAILABLE, SERIAL_WORK, threads_for
+
+    if not NUMBA_AVAILABLE:
+        pytest.skip("Numba JIT disabled")
+    before = numba.get_num_threads()
+    with threads_for(SERIAL_WORK - 1):
+        assert numba.get_num_threads() == 1
+    assert numba.get_num_threads() == before
+    with threads_for(SERIAL_WORK):
+        assert numba.get_num_threads() == before
+    with pytest.raises(KeyError):
+        with threads_for(1):
+            raise KeyError("an error inside still restores the threads")
+    assert numba.get_num_threads() == before
