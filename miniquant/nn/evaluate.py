@@ -57,16 +57,25 @@ def ngram_bits_per_byte(train: str, test: str, order: int) -> float:
     raise ValueError(f"order must be 1 or 2, got {order}")
 
 
-def arithmetic_results(model: GPT, problems: list[str], *, tokenizer=None) -> list[bool]:
-    """For each problem: does greedy completion of ``"\\n47+38="`` give ``"85"`` up to the newline?"""
+def arithmetic_answers(model: GPT, problems: list[str], *, tokenizer=None) -> list[str]:
+    """For each problem ``"47+38=85"``: the model's greedy answer to ``"\n47+38="``, up to the newline.
+
+    The model writes ``len("85") + 1`` bytes, so a right answer must also stop where it should.
+    """
     tok = tokenizer or ByteTokenizer()
-    results = []
+    answers = []
     for line in problems:
         question, answer = line.split("=")
         prompt = tok.encode("\n" + question + "=")
         out = generate(model, prompt, len(answer) + 1, temperature=0)
-        results.append(tok.decode(out[len(prompt):]).split("\n")[0] == answer)
-    return results
+        answers.append(tok.decode(out[len(prompt):]).split("\n")[0])
+    return answers
+
+
+def arithmetic_results(model: GPT, problems: list[str], *, tokenizer=None) -> list[bool]:
+    """For each problem: is ``arithmetic_answers`` exactly the answer after ``=``?"""
+    answers = arithmetic_answers(model, problems, tokenizer=tokenizer)
+    return [given == line.split("=")[1] for given, line in zip(answers, problems)]
 
 
 def arithmetic_accuracy(model: GPT, problems: list[str], *, tokenizer=None) -> float:
