@@ -19,3 +19,25 @@ def test_tour_on_a_tiny_model(tmp_path, capsys):
     assert by["int8 sym channel"]["kl_mean"] < by["int2 sym channel"]["kl_mean"]
     assert abs(by["int4 sym g32"]["matrix_bits_per_weight"] - 4.5) < 1e-9
     assert (out / "knee.png").stat().st_size > 10_000 and (out / "memory.png").exists() and (out / "tour.csv").exists()
+
+
+def test_the_ledger_of_every_tour_recipe_is_what_the_shipped_model_holds():
+    import numpy as np
+
+    from miniquant import QTensor
+    from miniquant.eval import memory_ledger
+    from miniquant.eval.tour import default_recipes
+    from miniquant.methods import quantize_model
+    from miniquant.nn import load_default
+
+    model = load_default()
+    for recipe in default_recipes():
+        params = quantize_model(model.params, recipe)
+        held = 0
+        for value in params.values():  # counted from the stored arrays themselves, not from .nbytes
+            if isinstance(value, QTensor):
+                held += value.packed.nbytes + value.stored_scale.nbytes
+                held += 0 if value.zero_point_packed is None else value.zero_point_packed.nbytes
+            else:
+                held += np.asarray(value).nbytes
+        assert memory_ledger(params).total_bytes == held, recipe.label()
