@@ -1,12 +1,12 @@
 """Integer code ranges ``[qmin, qmax]`` for each scheme and bit-width.
 
-=============  ===========================  ==================  ==============
-scheme         codes                        4-bit range         8-bit range
-=============  ===========================  ==================  ==============
-symmetric      signed, restricted (default) ``[-7, 7]``         ``[-127, 127]``
-symmetric      signed, ``full_range=True``  ``[-8, 7]``         ``[-128, 127]``
-asymmetric     unsigned                     ``[0, 15]``         ``[0, 255]``
-=============  ===========================  ==================  ==============
+=============  ============================  ==================  ===============
+scheme         codes                         4-bit range         8-bit range
+=============  ============================  ==================  ===============
+symmetric      signed, restricted (default)  ``[-7, 7]``         ``[-127, 127]``
+symmetric      signed, ``full_range=True``   ``[-8, 7]``         ``[-128, 127]``
+asymmetric     unsigned                      ``[0, 15]``         ``[0, 255]``
+=============  ============================  ==================  ===============
 
 The restricted symmetric range drops the most negative code so that the range is
 the same on both sides of zero (``-x`` quantizes to ``-code``); it wastes one of

@@ -4,21 +4,21 @@ Modelled on ``hypothesis.extra.numpy``: noun names, keyword-only options that ac
 value or a strategy, and generation inside the valid domain (no filtering). Every array
 is finite; the ``kinds`` are the cases that break careless quantizers:
 
-===================  ==========================================================
-kind                 what it exercises
-===================  ==========================================================
-``zeros``            an all-zero range (scale would be 0: division by zero)
-``constant``         one value everywhere: ``min == max`` in every block
-``constant_columns`` constant per column: constant per-channel/per-group blocks
-``constant_rows``    constant per row (blocks along ``axis=1``)
-``uniform``          spread values at magnitudes 1e-3, 1 and 1e3
-``ties``             values exactly half-way between two codes (rounding rules)
-``negative_only``    no positive value (range widening to contain 0)
-``skewed``           GELU outputs: long positive tail, small negative dip
-``outliers``         a few values 10..1e4 times the rest (per-tensor scales break)
-``tiny``             magnitudes near the float's smallest normals and subnormals
-``huge``             magnitudes up to ``max_magnitude``
-===================  ==========================================================
+====================  ==========================================================
+kind                  what it exercises
+====================  ==========================================================
+``zeros``             an all-zero range (scale would be 0: division by zero)
+``constant``          one value everywhere: ``min == max`` in every block
+``constant_columns``  constant per column: constant per-channel/per-group blocks
+``constant_rows``     constant per row (blocks along ``axis=1``)
+``uniform``           spread values at magnitudes 1e-3, 1 and 1e3
+``ties``              values exactly half-way between two codes (rounding rules)
+``negative_only``     no positive value (range widening to contain 0)
+``skewed``            GELU outputs: long positive tail, small negative dip
+``outliers``          a few values 10..1e4 times the rest (per-tensor scales break)
+``tiny``              magnitudes near the float's smallest normals and subnormals
+``huge``              magnitudes up to ``max_magnitude``
+====================  ==========================================================
 
 Tests: ``tests/testing/test_strategies.py``.
 """
