@@ -71,11 +71,14 @@ html_theme_options = {
     "navigation_with_keys": False,
     "show_prev_next": True,
     "header_links_before_dropdown": 7,
-    "secondary_sidebar_items": ["page-toc"],
+    # Tutorials print wide tables and draw wide figures: no on-page contents column beside them.
+    "secondary_sidebar_items": {"index": ["page-toc"], "getting-started": ["page-toc"], "concepts": ["page-toc"],
+                                "teaching": ["page-toc"], "model-card": ["page-toc"], "api/*": ["page-toc"],
+                                "tutorials/*": []},
     "footer_start": ["copyright"],
     "footer_end": [],
 }
-html_sidebars = {"index": [], "getting-started": [], "teaching": []}
+html_sidebars = {"index": [], "getting-started": [], "concepts": [], "teaching": [], "model-card": []}
 html_show_sourcelink = False
 html_copy_source = False
 
