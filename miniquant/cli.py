@@ -129,9 +129,9 @@ def cmd_tour(args) -> int:
     print(f"and top-1 agreement with the float model at every position) and {problems} held-out arithmetic problems")
     print("(exact match, greedy); speed: greedy decoding with the KV cache, quantized weights through the kernels.\n")
     records = run_tour(model, corpus, recipes, max_windows=windows, n_problems=problems, speed_tokens=32 if args.quick else 48)
-    columns = ["recipe", "bits_per_weight", "model_bytes", "bits_per_byte", "kl_mean", "kl_p99", "top1_agreement",
-               "arith_accuracy", "decode_tokens_per_s"]
-    print(format_table(records, columns, formats={"kl_mean": ".2e", "kl_p99": ".2e", "top1_agreement": ".3f",
+    columns = ["recipe", "bits_per_weight", "model_bytes", "weight_sqnr_db", "bits_per_byte", "kl_mean", "kl_p99",
+               "top1_agreement", "arith_accuracy", "decode_tokens_per_s"]
+    print(format_table(records, columns, formats={"kl_mean": ".2e", "kl_p99": ".2e", "top1_agreement": ".3f", "weight_sqnr_db": ".2f",
                                                    "arith_accuracy": ".3f", "bits_per_byte": ".3f", "bits_per_weight": ".3f",
                                                    "decode_tokens_per_s": ".0f"}))
     print(_speed_note(records))
@@ -257,6 +257,7 @@ def _float_and_quantized(args):
 
 
 def cmd_quantize(args) -> int:
+    from .eval.errors import model_weight_errors, pooled_sqnr_db
     from .eval.memory import memory_ledger
     from .methods import is_quantized, quantize_model
     from .nn.io import save_checkpoint
@@ -268,7 +269,10 @@ def cmd_quantize(args) -> int:
     qparams = quantize_model(model.params, recipe)
     ledger = memory_ledger(qparams)
     if args.ledger:
-        print(ledger)
+        print(ledger, end="\n\n")
+    print(format_table(model_weight_errors(model.params, qparams), ["tensor", "storage", "bits_per_weight", "sqnr_db", "rmse", "max_abs_error"],
+                       formats={"bits_per_weight": ".3f", "sqnr_db": ".2f", "rmse": ".3e", "max_abs_error": ".3e"}))
+    print(f"all quantized matrices together: SQNR {pooled_sqnr_db(model.params, qparams):.2f} dB\n")
     meta = {"recipe": recipe.label(), "source": args.model or "shipped",
             "command": "miniquant quantize " + " ".join(sys.argv[2:])}
     save_checkpoint(args.out, model.config, qparams, meta)

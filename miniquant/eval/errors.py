@@ -20,7 +20,8 @@ import numpy as np
 
 from ..quant._checks import check_float_array
 from ..quant.spec import QuantSpec
-from ..tensor import quantize
+from ..tensor import QTensor, quantize
+from .memory import describe_storage
 
 
 def _pair(x, x_hat) -> tuple[np.ndarray, np.ndarray]:
@@ -154,6 +155,38 @@ def error_table(
                 record.update(error_report(x, qt.dequantize()))
                 records.append(record)
     return records
+
+
+def model_weight_errors(reference: dict, params: dict) -> list[dict]:
+    """Per-tensor weight error of a quantized model: one record per ``QTensor`` in ``params``.
+
+    ``reference`` holds the float weights under the same names. Each record has ``tensor``,
+    ``storage`` (the ledger's description), ``bits_per_weight`` and every metric of
+    ``error_report`` between the float weight and its reconstruction.
+    """
+    rows = []
+    for name, value in params.items():
+        if isinstance(value, QTensor):
+            if name not in reference:
+                raise KeyError(f"reference has no float weight named {name!r}")
+            row = {"tensor": name, "storage": describe_storage(value), "bits_per_weight": value.bits_per_weight}
+            row.update(error_report(np.asarray(reference[name], dtype=np.float32), value.dequantize()))
+            rows.append(row)
+    return rows
+
+
+def pooled_sqnr_db(reference: dict, params: dict) -> float:
+    """SQNR of all quantized matrices of ``params`` together: total signal power over total noise power, in dB.
+
+    ``inf`` if nothing is quantized (or every reconstruction is exact).
+    """
+    signal = noise = 0.0
+    for name, value in params.items():
+        if isinstance(value, QTensor):
+            w = np.asarray(reference[name], dtype=np.float64)
+            signal += float(np.sum(w * w))
+            noise += float(np.sum((w - value.dequantize().astype(np.float64)) ** 2))
+    return float("inf") if noise == 0 else float(10 * np.log10(signal / noise))
 
 
 def format_table(records: list[dict], columns: list[str] | None = None, formats: dict[str, str] | None = None) -> str:

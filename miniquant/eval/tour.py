@@ -1,7 +1,8 @@
 """The tour: quantize the shipped model with many recipes and measure memory, quality and speed.
 
 ``run_tour`` returns one record per recipe (the float model first) with: bits per weight of the
-whole model (what stays in float counted) and of the quantized matrices alone, its bytes, bits per byte on held-out docstrings, KL
+whole model (what stays in float counted) and of the quantized matrices alone, its bytes, the SQNR of the
+quantized weights (all matrices pooled, and the worst single matrix), bits per byte on held-out docstrings, KL
 divergence from the float model (mean, 99th percentile), top-1 agreement, exact-match accuracy
 on held-out arithmetic, and decode tokens/s through the kernels. ``save_records`` writes CSV
 and JSON. Tests: ``tests/eval/test_tour.py``.
@@ -11,11 +12,13 @@ from __future__ import annotations
 import csv
 import itertools
 import json
+import math
 import sys
 
 from ..methods import Recipe, quantize_model
 from ..nn.gpt import GPT
 from ..quant import QuantSpec
+from .errors import model_weight_errors, pooled_sqnr_db
 from .memory import memory_ledger
 from .quality import decode_tokens_per_second, evaluate_model, held_out_windows, logprobs
 
@@ -71,6 +74,9 @@ def run_tour(model: GPT, corpus, recipes: list[Recipe], *, max_windows: int = 16
         matrices = {k: v for k, v in params.items() if k in quantized_names}
         record = {"recipe": label, "bits_per_weight": ledger.bits_per_weight,
                   "matrix_bits_per_weight": memory_ledger(matrices).bits_per_weight, "model_bytes": ledger.total_bytes}
+        errors = model_weight_errors(model.params, params)
+        record["weight_sqnr_db"] = pooled_sqnr_db(model.params, params)
+        record["worst_tensor_sqnr_db"] = min((e["sqnr_db"] for e in errors), default=float("inf"))
         record.update(evaluate_model(candidate, reference, ids, targets, problems))
         record["decode_tokens_per_s"] = decode_tokens_per_second(candidate, speed_tokens)
         records.append(record)
@@ -80,12 +86,17 @@ def run_tour(model: GPT, corpus, recipes: list[Recipe], *, max_windows: int = 16
 
 
 def save_records(records: list[dict], stem) -> tuple[str, str]:
-    """Write ``stem.csv`` and ``stem.json``; returns their paths."""
+    """Write ``stem.csv`` and ``stem.json``; returns their paths.
+
+    Infinite or NaN values (the float model's weight SQNR is infinite) are written as empty CSV
+    cells and JSON ``null``, so that strict JSON readers and spreadsheets accept the files.
+    """
+    clean = [{k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in r.items()} for r in records]
     csv_path, json_path = f"{stem}.csv", f"{stem}.json"
     with open(csv_path, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(records[0]))
+        writer = csv.DictWriter(fh, fieldnames=list(clean[0]))
         writer.writeheader()
-        writer.writerows(records)
+        writer.writerows(clean)
     with open(json_path, "w") as fh:
-        json.dump(records, fh, indent=1)
+        json.dump(clean, fh, indent=1, allow_nan=False)
     return csv_path, json_path

@@ -56,3 +56,24 @@ def test_error_table_covers_the_grid_and_improves_with_bits(rng):
             assert errs[0] < errs[1] < errs[2]  # 8 < 4 < 2 bits
     text = format_table(rows)
     assert text.count("\n") == len(rows) + 1 and "sqnr_db" in text
+
+
+def test_model_weight_errors_and_pooled_sqnr():
+    from miniquant.eval import model_weight_errors, pooled_sqnr_db
+
+    rng = np.random.default_rng(5)
+    reference = {"a": rng.standard_normal((64, 8)).astype(np.float32), "b": rng.standard_normal((32, 16)).astype(np.float32),
+                 "bias": np.zeros(8, np.float32)}
+    params = {"a": mq.quantize(reference["a"], bits=4, group_size=32), "b": mq.quantize(reference["b"], bits=8),
+              "bias": reference["bias"]}
+    rows = model_weight_errors(reference, params)
+    assert [r["tensor"] for r in rows] == ["a", "b"]
+    assert rows[0]["storage"].startswith("int4 sym g32") and rows[0]["bits_per_weight"] == params["a"].bits_per_weight
+    assert rows[0]["sqnr_db"] == pytest.approx(sqnr_db(reference["a"], params["a"].dequantize()))
+    assert rows[1]["sqnr_db"] > rows[0]["sqnr_db"] + 20  # 8 bits vs 4 bits
+    pooled = np.concatenate([reference["a"].ravel(), reference["b"].ravel()])
+    pooled_hat = np.concatenate([params["a"].dequantize().ravel(), params["b"].dequantize().ravel()])
+    assert pooled_sqnr_db(reference, params) == pytest.approx(sqnr_db(pooled, pooled_hat), rel=1e-6)
+    assert pooled_sqnr_db(reference, reference) == float("inf")
+    with pytest.raises(KeyError, match="no float weight named 'a'"):
+        model_weight_errors({"b": reference["b"]}, params)

@@ -18,6 +18,9 @@ def test_tour_on_a_tiny_model(tmp_path, capsys):
     by = {r["recipe"]: r for r in records}
     assert by["int8 sym channel"]["kl_mean"] < by["int2 sym channel"]["kl_mean"]
     assert abs(by["int4 sym g32"]["matrix_bits_per_weight"] - 4.5) < 1e-9
+    assert records[0]["weight_sqnr_db"] is None  # infinite for the float model: JSON null
+    assert by["int8 sym channel"]["weight_sqnr_db"] > by["int4 sym g32"]["weight_sqnr_db"] > by["int2 sym channel"]["weight_sqnr_db"]
+    assert by["int4 sym g32"]["worst_tensor_sqnr_db"] <= by["int4 sym g32"]["weight_sqnr_db"] + 1e-9
     assert (out / "knee.png").stat().st_size > 10_000 and (out / "memory.png").exists() and (out / "tour.csv").exists()
 
 
