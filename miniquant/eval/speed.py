@@ -97,7 +97,10 @@ def bench_shape(shape, formats=FORMATS, *, bandwidth: float, rounds: int = 3, re
         qt = quantize(w, **options)
         fn = (lambda: w8a8_matmul(x, qt)) if is_w8a8 else (lambda: qmatmul(x, qt))
         result = compare(lambda: x @ w, fn, rounds=rounds, reps=reps)
-        path = ("w8a8 " if is_w8a8 else "") + ("fused" if M < PREFILL_M else "tile+BLAS")
+        if is_w8a8:
+            path = "int32 blocked"
+        else:
+            path = "fused" if M < PREFILL_M else "tile+BLAS"
         gbps = qt.nbytes / result["t_kernel"] / 1e9
         records.append(BenchRecord(shape, label, path, qt.nbytes, result["t_baseline"] * 1e3, result["t_kernel"] * 1e3,
                                    result["ratio"], gbps, gbps / bandwidth))

@@ -17,22 +17,24 @@ cases = st.tuples(st.integers(1, 40), st.integers(1, 9), st.sampled_from([1, 2, 
 )
 
 
-@given(cases)
-def test_w8a8_numba_equals_reference_exactly(case):
+@given(cases, st.booleans())
+def test_w8a8_numba_equals_reference_exactly(case, chunks):
+    """Both Numba paths: the blocked int32 kernel (default) and the float32-BLAS chunks."""
     w, x, granularity, full_range, scale_dtype = case
     qt = mq.quantize(w, bits=8, granularity=granularity, full_range=full_range, scale_dtype=scale_dtype)
-    np.testing.assert_array_equal(w8a8_matmul_numba(x, qt), w8a8_matmul_reference(x, qt))
+    np.testing.assert_array_equal(w8a8_matmul_numba(x, qt, chunks=chunks), w8a8_matmul_reference(x, qt))
 
 
-def test_blas_chunks_stay_exact_at_the_worst_case():
-    """Every product at its largest magnitude, K = 3 chunks: float32 BLAS must still be exact."""
+@pytest.mark.parametrize("chunks", [False, True])
+def test_both_paths_stay_exact_at_the_worst_case(chunks):
+    """Every product at its largest magnitude, K = 3 chunks: float32 BLAS and the int32 kernel must still be exact."""
     K = 3 * 1024
     w = np.full((K, 4), -1.0, np.float32)
     w[0, :] = -1.0
     qt = mq.quantize(w, bits=8, granularity="channel", full_range=True)  # codes -128 everywhere
     assert np.all(qt.codes == -128)
     x = np.full((16, K), 1.0, np.float32)                                # codes 127 everywhere
-    y = w8a8_matmul_numba(x, qt)                                         # 16 rows: the BLAS path
+    y = w8a8_matmul_numba(x, qt, chunks=chunks)                          # 16 rows: 4 blocks of 4, or BLAS
     np.testing.assert_array_equal(y, w8a8_matmul_reference(x, qt))
     expected = np.float32(-128 * 127 * K) * np.float32(1 / 127) * qt.scale[0, 0]
     np.testing.assert_allclose(y[0, 0], expected, rtol=1e-6)
@@ -62,3 +64,14 @@ def test_w8a8_refuses_what_it_cannot_do(rng):
     with pytest.raises(ValueError, match="needs an 8-bit symmetric weight"):
         w8a8_matmul(np.ones((1, 16), np.float32), mq.quantize(w, bits=8, scheme="asymmetric"))
     assert MAX_K == 132104
+
+
+def test_reductions_too_long_for_the_blocked_kernel_use_the_exact_chunks(rng):
+    from miniquant.kernels.w8a8 import MAX_K_BLOCKED
+
+    assert MAX_K_BLOCKED == (2**31 - 1) // (127 * 255) == 66311
+    K = MAX_K_BLOCKED + 1
+    w = np.full((K, 3), 1.0, np.float32)                     # codes 127, stored unsigned as 254
+    x = np.full((2, K), 1.0, np.float32)                     # codes 127: sum of x * u would overflow int32
+    qt = mq.quantize(w, bits=8, granularity="channel")
+    np.testing.assert_array_equal(w8a8_matmul_numba(x, qt), w8a8_matmul_reference(x, qt))
