@@ -73,7 +73,14 @@ def cmd_bench(args) -> int:
     from .eval import speed
     from .kernels import PREFILL_M
 
-    shapes = args.shapes or ([(1, 1024, 1024), (64, 1024, 1024)] if args.quick else list(speed.DEFAULT_SHAPES))
+    if args.shapes:
+        shapes = args.shapes
+    elif args.quick:
+        shapes = [(1, 1024, 1024), (64, 1024, 1024)]
+    else:  # the shapes, then the shipped model's own matrices at decode (M = 1)
+        from .nn import load_default
+
+        shapes = list(speed.DEFAULT_SHAPES) + speed.model_shapes(load_default().config)
     rounds, reps = (2, 3) if args.quick else (args.rounds, args.reps)
     bandwidth = speed.streaming_bandwidth(64 * 2**20 if args.quick else 512 * 2**20)
     records = []
@@ -423,7 +430,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser(
         "bench",
         help="time the quantized matmul kernels against NumPy float32, side by side",
-        description="Time every kernel format against NumPy float32 x @ w in one run and print time, effective "
+        description="Time every kernel format against NumPy float32 x @ w in one run (the shapes of a 7B-class "
+        "layer, then the shipped model's own matrices at M = 1) and print time, effective "
         "GB/s of weight traffic, the fraction of the measured memory bandwidth, and the speed ratio; then the "
         "fused / tile+BLAS crossover, the cost of alternating NumPy and Numba calls, and the Numba compile time.",
     )

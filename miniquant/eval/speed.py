@@ -30,6 +30,24 @@ from ..tensor import quantize
 #: Shapes (M, K, N) from the issue: decode of a 7B-class layer, a small batch, a prefill.
 DEFAULT_SHAPES = ((1, 4096, 4096), (1, 4096, 11008), (32, 4096, 11008), (512, 4096, 4096))
 
+
+
+def model_shapes(config, M: int = 1) -> list[tuple[int, int, int]]:
+    """The distinct ``(M, K, N)`` of a GPT's weight matrices (``nn.gpt.expected_shapes``), e.g. decode at ``M = 1``.
+
+    >>> from miniquant.nn import GPTConfig
+    >>> model_shapes(GPTConfig(vocab_size=256, n_ctx=128, n_embd=128, n_head=4, n_layer=4))
+    [(1, 128, 384), (1, 128, 128), (1, 128, 512), (1, 512, 128)]
+    """
+    from ..nn.gpt import expected_shapes
+
+    shapes = []
+    for name, shape in expected_shapes(config).items():
+        if len(shape) == 2 and name.endswith(".weight") and (M, *shape) not in shapes:
+            shapes.append((M, *shape))
+    return shapes
+
+
 #: The formats benchmarked: a label and ``quantize`` options (``w8a8`` marks the int8 x int8 path).
 FORMATS = (
     ("int8 channel", dict(bits=8, granularity="channel")),
@@ -170,7 +188,7 @@ def format_records(records: list[BenchRecord], bandwidth: float) -> str:
     for r in records:
         shape = "x".join(map(str, r.shape))
         lines.append(
-            f"{shape:<18} {r.fmt:<19} {r.path:<15} {r.weight_bytes / 1e6:>9.1f} {r.t_numpy_ms:>9.3f} {r.t_kernel_ms:>10.3f} "
+            f"{shape:<18} {r.fmt:<19} {r.path:<15} {r.weight_bytes / 1e6:>9.3g} {r.t_numpy_ms:>9.3f} {r.t_kernel_ms:>10.3f} "
             f"{r.ratio:>5.2f}x {r.gbps:>6.1f} {r.bandwidth_fraction:>5.0%}"
         )
     return "\n".join(lines)

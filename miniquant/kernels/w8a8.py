@@ -29,7 +29,7 @@ import numpy as np
 
 from ..quant import choose_qparams, quantize_affine
 from ..tensor import QTensor
-from ._jit import jit_exact, jit_inline, prange
+from ._jit import jit_exact, jit_inline, prange, threads_for
 from .matmul import use_numba
 from .operands import check_activations, weight_operands
 
@@ -246,7 +246,8 @@ def w8a8_matmul_numba(x, qt: QTensor, *, chunks: bool | None = None) -> np.ndarr
     if chunks or op.K > MAX_K_BLOCKED:
         return _w8a8_blas(xq, sx, op).reshape(*lead, op.N)
     acc_u = np.empty((x2.shape[0], op.N), np.int32)
-    _w8a8_kernel(xq, op.packed.reshape(op.N, op.K), acc_u)
+    with threads_for(x2.shape[0] * op.K * op.N):
+        _w8a8_kernel(xq, op.packed.reshape(op.N, op.K), acc_u)
     z = int(op.zeros[0])                                             # -qmin: u = c + z
     acc = (acc_u.astype(np.int64) - z * xq.sum(axis=1, dtype=np.int64)[:, None]).astype(np.int32)
     y = acc.astype(np.float32) * sx[:, None] * _scales(op)[None, :]
