@@ -17,10 +17,27 @@ def _pyplot():
     return plt
 
 
+#: Colour per granularity, line style per scheme, marker per clipping: 16 kinds stay apart.
+_GRANULARITY_COLOURS = {"tensor": "tab:blue", "channel": "tab:orange", "g32": "tab:green", "g64": "tab:olive",
+                        "g128": "tab:purple"}
+
+
+def _style(kind: str) -> dict:
+    """Line style for a recipe kind such as ``"asym g32 mse"`` (the label without the bit-width)."""
+    parts = kind.split()
+    colour = _GRANULARITY_COLOURS.get(parts[1] if len(parts) > 1 else "", "tab:gray")
+    return {"color": colour, "linestyle": "--" if parts[0] == "asym" else "-",
+            "marker": "x" if "mse" in parts or "percentile" in parts else "o", "markersize": 5}
+
+
 def plot_knee(records: list[dict], path) -> str:
-    """Three panels against bits per weight: KL divergence, bits per byte, arithmetic accuracy."""
+    """Three panels against bits per weight: KL divergence, bits per byte, arithmetic accuracy.
+
+    One line per recipe kind across bit-widths: colour = granularity, dashed = asymmetric,
+    crosses = MSE (or percentile) clipping. The legend sits below the panels.
+    """
     plt = _pyplot()
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
+    fig, axes = plt.subplots(1, 3, figsize=(15, 5.2))
     base = records[0]
     groups = {}
     for r in records[1:]:
@@ -33,17 +50,18 @@ def plot_knee(records: list[dict], path) -> str:
         for kind, rows in groups.items():
             rows = sorted(rows, key=lambda r: r["matrix_bits_per_weight"])
             ax.plot([r["matrix_bits_per_weight"] for r in rows], [max(r[key], 1e-6) if log else r[key] for r in rows],
-                    marker="o", label=kind)
+                    label=kind, lw=1.3, **_style(kind))
         if not log:
-            ax.axhline(base[key], color="k", ls="--", lw=1, label="float32")
+            ax.axhline(base[key], color="k", ls=":", lw=1.2, label="float32")
         ax.set_title(title)
         ax.set_xlabel("bits per weight of the quantized matrices (codes + scales)")
         if log:
             ax.set_yscale("log")
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=8)
+    handles, labels = axes[1].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 9), fontsize=8, frameon=False)
     fig.suptitle("The knee: quality of the shipped model against the bits its weight matrices take")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.07 + 0.035 * ((len(labels) - 1) // 9), 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return str(path)
