@@ -23,7 +23,7 @@ import numpy as np
 
 from ..tensor import QTensor
 from ._jit import NUMBA_AVAILABLE, threads_for
-from .fused import fused_generic, fused_u4_for, fused_u8
+from .fused import FUSED_CHUNKS, fused_generic, fused_u4_for, fused_u8
 from .operands import check_activations, group_sums, weight_operands
 from .tiled import tiled_matmul
 
@@ -52,14 +52,29 @@ def fused_matmul(x2: np.ndarray, op) -> np.ndarray:
     return out
 
 
+def fused_path(op) -> str:
+    """Which fused kernel serves ``op``: ``"u8"``, ``"u4"``, ``"chunks"`` (any width, lengths multiple of 8) or ``"generic"``."""
+    if op.bits == 8:
+        return "u8"
+    if op.bits == 4 and op.K % 2 == 0 and op.group_size % 2 == 0:
+        return "u4"
+    if op.K % 8 == 0 and op.group_size % 8 == 0:
+        return "chunks"
+    return "generic"
+
+
 def _run_fused(x2, xsum, op, common) -> None:
     M, K = x2.shape
-    if op.bits == 8:
+    path = fused_path(op)
+    if path == "u8":
         fused_u8(x2, xsum, op.packed.reshape(op.N, K), *common)
-    elif op.bits == 4 and K % 2 == 0 and op.group_size % 2 == 0:
+    elif path == "u4":
         x_even = np.ascontiguousarray(x2[:, 0::2])  # [M, K/2]: the codes in low nibbles
         x_odd = np.ascontiguousarray(x2[:, 1::2])   # [M, K/2]: the codes in high nibbles
         fused_u4_for(op.group_size)(x_even, x_odd, xsum, op.packed.reshape(op.N, K // 2), *common)
+    elif path == "chunks":
+        x8 = np.ascontiguousarray(x2.reshape(M, K // 8, 8).transpose(0, 2, 1))  # [M, 8, K/8]
+        FUSED_CHUNKS[op.bits](x8, xsum, op.packed, op.N, *common)
     else:
         fused_generic(x2, xsum, op.packed, op.bits, op.N, *common)
 

@@ -141,3 +141,21 @@ def test_small_products_run_on_one_thread_and_restore_the_thread_count():
         with threads_for(1):
             raise KeyError("an error inside still restores the threads")
     assert numba.get_num_threads() == before
+
+
+def test_every_fused_path_is_exercised_and_agrees(rng):
+    """The chunked kernel (lengths multiple of 8) and the one-code-at-a-time fallback, at every width."""
+    from miniquant.kernels.matmul import fused_path
+
+    seen = set()
+    for bits in range(2, 9):
+        for K, group_size in ((64, 16), (24, None), (12, 4), (30, None)):
+            for scheme in ("symmetric", "asymmetric"):
+                w = rng.standard_normal((K, 5)).astype(np.float32)
+                qt = mq.quantize(w, bits=bits, scheme=scheme, group_size=group_size,
+                                 granularity="group" if group_size else "channel", scale_dtype=np.float16)
+                op = weight_operands(qt)
+                seen.add(fused_path(op))
+                x = rng.standard_normal((3, K)).astype(np.float32)
+                assert_within_tolerance(fused_matmul(x, op), x, qt)
+    assert seen == {"u8", "u4", "chunks", "generic"}
