@@ -29,9 +29,13 @@ def dequantize_rows(packed, bits, K, n0, n1, group_size, n_groups, stride, scale
     """``out[r, k] = float32(u[n0 + r, k] - z) * s`` for columns ``n0 .. n1 - 1`` of the weight.
 
     8-bit and 4-bit codes are read a byte at a time through slice views (so that LLVM
-    vectorizes the loops); other widths one code at a time from the bit stream.
+    vectorizes the loops); other widths eight codes at a time from ``bits`` bytes when ``K``
+    and the group size are multiples of 8 (as ``fused.make_fused_chunks`` does), else one code
+    at a time from the bit stream.
     """
     byte_aligned_u4 = bits == 4 and K % 2 == 0 and group_size % 2 == 0
+    chunked = K % 8 == 0 and group_size % 8 == 0
+    mask = np.uint64((1 << bits) - 1)
     for r in prange(n1 - n0):
         n = n0 + r
         o = out[r]
@@ -53,6 +57,15 @@ def dequantize_rows(packed, bits, K, n0, n1, group_size, n_groups, stride, scale
                     lo, hi = nibbles(q[j])
                     og[2 * j] = (lo - z) * s
                     og[2 * j + 1] = (hi - z) * s
+            elif chunked:
+                base = (n * K + k0) // 8 * bits          # the group starts on a chunk boundary
+                og = o[k0:k0 + group_size]
+                for c in range(group_size // 8):
+                    v = np.uint64(0)
+                    for t in range(bits):
+                        v |= np.uint64(packed[base + c * bits + t]) << np.uint64(8 * t)
+                    for j in range(8):
+                        og[8 * c + j] = (np.float32((v >> np.uint64(j * bits)) & mask) - z) * s
             else:
                 for k in range(k0, k0 + group_size):
                     o[k] = (np.float32(code_at(packed, n * K + k, bits)) - z) * s
