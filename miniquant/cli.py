@@ -413,56 +413,6 @@ def build_parser() -> argparse.ArgumentParser:
                       "(96 recipes, several minutes)")
     tour.set_defaults(func=cmd_tour)
 
-    table = sub.add_parser(
-        "table",
-        help="quantize a sample weight at every bit-width, scheme and granularity; print errors and memory",
-        description="Quantize a weight-like sample matrix at every bit-width, scheme and granularity "
-        "and print the error (SQNR, RMSE, max error, cosine) and memory (bytes, bits per weight) table.",
-    )
-    table.add_argument("--shape", type=_shape, default=(1024, 256), help="K x N of the sample weight (default 1024x256)")
-    table.add_argument("--bits", type=_bits, default=[8, 6, 5, 4, 3, 2], help="bit-widths, comma-separated (default 8,6,5,4,3,2)")
-    table.add_argument("--group-size", type=int, default=32, help="group size along K for per-group rows (default 32)")
-    table.add_argument("--clip", choices=["minmax", "percentile", "mse"], default="minmax", help="range selection (default minmax)")
-    table.add_argument("--scale-dtype", choices=["float16", "float32"], default="float16", help="scale storage (default float16)")
-    table.add_argument("--seed", type=int, default=0, help="seed of the sample weight (default 0)")
-    table.set_defaults(func=cmd_table)
-
-    bench = sub.add_parser(
-        "bench",
-        help="time the quantized matmul kernels against NumPy float32, side by side",
-        description="Time every kernel format against NumPy float32 x @ w in one run (the shapes of a 7B-class "
-        "layer, then the shipped model's own matrices at M = 1) and print time, effective "
-        "GB/s of weight traffic, the fraction of the measured memory bandwidth, and the speed ratio; then the "
-        "fused / tile+BLAS crossover, the cost of alternating NumPy and Numba calls, and the Numba compile time.",
-    )
-    bench.add_argument("--quick", action="store_true", help="small shapes and few repetitions (seconds)")
-    bench.add_argument("--shapes", type=_shapes, help="comma-separated M x K x N, e.g. 1x4096x4096,512x4096x4096")
-    bench.add_argument("--rounds", type=int, default=3, help="rounds per ratio; the median is reported (default 3)")
-    bench.add_argument("--reps", type=int, default=10, help="timed calls per round after warm-up (default 10)")
-    bench.add_argument("--no-compile", action="store_true", help="skip the cold/warm compile-time measurement")
-    bench.add_argument("--json", help="also save the records to this JSON file")
-    bench.set_defaults(func=cmd_bench)
-
-    tr = sub.add_parser(
-        "train",
-        help="train a small byte-level GPT on stdlib docstrings + arithmetic (NumPy, CPU)",
-        description="Train a GPT-2-style byte-level model with the project's NumPy training code on the "
-        "standard library's docstrings mixed with arithmetic lines; saves an .npz checkpoint at every log step.",
-    )
-    tr.add_argument("--out", required=True, help="checkpoint path (.npz), rewritten at every log step")
-    tr.add_argument("--steps", type=int, default=2000)
-    tr.add_argument("--batch-size", type=int, default=16)
-    tr.add_argument("--lr", type=float, default=3e-3)
-    tr.add_argument("--arith-fraction", type=float, default=0.3, help="share of training windows taken from arithmetic")
-    tr.add_argument("--n-ctx", type=int, default=128)
-    tr.add_argument("--n-embd", type=int, default=128)
-    tr.add_argument("--n-head", type=int, default=4)
-    tr.add_argument("--n-layer", type=int, default=4)
-    tr.add_argument("--seed", type=int, default=0)
-    tr.add_argument("--log-every", type=int, default=100)
-    tr.add_argument("--quiet", action="store_true", help="no progress bar")
-    tr.set_defaults(func=cmd_train)
-
     quant = sub.add_parser(
         "quantize",
         help="quantize a model with a recipe and save it (packed codes + scales, as held in memory)",
@@ -522,6 +472,56 @@ def build_parser() -> argparse.ArgumentParser:
                       help="how many of the most sensitive matrices to protect, comma-separated (default 0,1,2,4)")
     _add_recipe_args(sens, required=True)
     sens.set_defaults(func=cmd_sensitivity)
+
+    bench = sub.add_parser(
+        "bench",
+        help="time the quantized matmul kernels against NumPy float32, side by side",
+        description="Time every kernel format against NumPy float32 x @ w in one run (the shapes of a 7B-class "
+        "layer, then the shipped model's own matrices at M = 1) and print time, effective "
+        "GB/s of weight traffic, the fraction of the measured memory bandwidth, and the speed ratio; then the "
+        "fused / tile+BLAS crossover, the cost of alternating NumPy and Numba calls, and the Numba compile time.",
+    )
+    bench.add_argument("--quick", action="store_true", help="small shapes and few repetitions (seconds)")
+    bench.add_argument("--shapes", type=_shapes, help="comma-separated M x K x N, e.g. 1x4096x4096,512x4096x4096")
+    bench.add_argument("--rounds", type=int, default=3, help="rounds per ratio; the median is reported (default 3)")
+    bench.add_argument("--reps", type=int, default=10, help="timed calls per round after warm-up (default 10)")
+    bench.add_argument("--no-compile", action="store_true", help="skip the cold/warm compile-time measurement")
+    bench.add_argument("--json", help="also save the records to this JSON file")
+    bench.set_defaults(func=cmd_bench)
+
+    table = sub.add_parser(
+        "table",
+        help="quantize a sample weight at every bit-width, scheme and granularity; print errors and memory",
+        description="Quantize a weight-like sample matrix at every bit-width, scheme and granularity "
+        "and print the error (SQNR, RMSE, max error, cosine) and memory (bytes, bits per weight) table.",
+    )
+    table.add_argument("--shape", type=_shape, default=(1024, 256), help="K x N of the sample weight (default 1024x256)")
+    table.add_argument("--bits", type=_bits, default=[8, 6, 5, 4, 3, 2], help="bit-widths, comma-separated (default 8,6,5,4,3,2)")
+    table.add_argument("--group-size", type=int, default=32, help="group size along K for per-group rows (default 32)")
+    table.add_argument("--clip", choices=["minmax", "percentile", "mse"], default="minmax", help="range selection (default minmax)")
+    table.add_argument("--scale-dtype", choices=["float16", "float32"], default="float16", help="scale storage (default float16)")
+    table.add_argument("--seed", type=int, default=0, help="seed of the sample weight (default 0)")
+    table.set_defaults(func=cmd_table)
+
+    tr = sub.add_parser(
+        "train",
+        help="train a small byte-level GPT on stdlib docstrings + arithmetic (NumPy, CPU)",
+        description="Train a GPT-2-style byte-level model with the project's NumPy training code on the "
+        "standard library's docstrings mixed with arithmetic lines; saves an .npz checkpoint at every log step.",
+    )
+    tr.add_argument("--out", required=True, help="checkpoint path (.npz), rewritten at every log step")
+    tr.add_argument("--steps", type=int, default=2000)
+    tr.add_argument("--batch-size", type=int, default=16)
+    tr.add_argument("--lr", type=float, default=3e-3)
+    tr.add_argument("--arith-fraction", type=float, default=0.3, help="share of training windows taken from arithmetic")
+    tr.add_argument("--n-ctx", type=int, default=128)
+    tr.add_argument("--n-embd", type=int, default=128)
+    tr.add_argument("--n-head", type=int, default=4)
+    tr.add_argument("--n-layer", type=int, default=4)
+    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--log-every", type=int, default=100)
+    tr.add_argument("--quiet", action="store_true", help="no progress bar")
+    tr.set_defaults(func=cmd_train)
     return parser
 
 
