@@ -231,6 +231,12 @@ def _recipe(args, params):
         return None
     recipe = make_recipe(args.bits, scheme=args.scheme, granularity=args.granularity, group_size=args.group_size,
                          clip=args.clip, scale_dtype=args.scale_dtype, protect=args.protect, protect_bits=args.protect_bits)
+    import fnmatch
+
+    matrices = [k for k, v in params.items() if np.ndim(v) == 2]
+    for pattern in args.protect:
+        if not any(fnmatch.fnmatchcase(k, pattern) for k in matrices):
+            raise ValueError(f"--protect {pattern!r} matches no weight matrix (they are named like {matrices[2]!r})")
     if not recipe.fits(params):
         sizes = sorted({np.shape(v)[0] for k, v in params.items() if recipe.spec_for(k, v) is not None})
         raise ValueError(f"--group-size {args.group_size} must divide the K of every quantized matrix (K in {sizes})")

@@ -106,6 +106,7 @@ def test_eval_quantizes_on_the_fly_and_sensitivity_ranks(tiny_checkpoint, capsys
         (["eval", "--group-size", "32"], "--group-size needs --bits"),
         (["quantize", "--bits", "9", "--out", "x.npz"], "invalid choice: 9"),
         (["quantize", "--bits", "4"], "the following arguments are required: --out"),
+        (["quantize", "--bits", "3", "--protect", "h0.*", "--out", "x.npz"], "--protect 'h0.*' matches no weight matrix"),
     ],
 )
 def test_recipe_options_are_checked(argv, message, tiny_checkpoint, capsys):

@@ -57,7 +57,10 @@ class Recipe:
         extra = ""
         if self.overrides:
             kinds = {("float" if o is None else f"int{o.bits}") for _, o in self.overrides}
-            extra = f" +{len(self.overrides)} at {kinds.pop()}" if len(kinds) == 1 else f" +{len(self.overrides)} overrides"
+            patterns = [pattern for pattern, _ in self.overrides]
+            # exact tensor names are counted; wildcard patterns are shown, since one may match many tensors
+            what = ",".join(patterns) if any(c in p for p in patterns for c in "*?[") else str(len(patterns))
+            extra = f" +{what} at {kinds.pop()}" if len(kinds) == 1 else f" +{what} overrides"
         clip = "" if s.clip == "minmax" else f" {s.clip}"
         return f"int{s.bits} {'sym' if s.scheme == 'symmetric' else 'asym'} {gran}{clip}{extra}"
 
@@ -74,7 +77,9 @@ def make_recipe(bits: int, *, scheme: str = "symmetric", granularity: str | None
     >>> make_recipe(4, group_size=32).label()
     'int4 sym g32'
     >>> make_recipe(3, protect=["h.0.*"]).label()
-    'int3 sym channel +1 at int8'
+    'int3 sym channel +h.0.* at int8'
+    >>> make_recipe(3, protect=["h.0.attn.c_attn.weight", "h.0.mlp.c_fc.weight"]).label()
+    'int3 sym channel +2 at int8'
     """
     granularity = granularity or ("group" if group_size is not None else "channel")
     spec = QuantSpec(bits=bits, scheme=scheme, granularity=granularity, group_size=group_size, clip=clip,

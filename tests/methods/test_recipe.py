@@ -29,6 +29,6 @@ def test_overrides_and_fake_quantization_agree():
     real = GPT(CONFIG, q).forward(ids)
     fake = GPT(CONFIG, fake_quantize_model(params, recipe)).forward(ids)
     np.testing.assert_allclose(real, fake, rtol=1e-4, atol=1e-4)
-    assert recipe.label() == "int4 sym g32 +2 overrides"
+    assert recipe.label() == "int4 sym g32 +h.0.mlp.*,h.1.attn.c_proj.weight overrides"
     with pytest.raises(TypeError, match="recipe must be a Recipe"):
         quantize_model(params, QuantSpec(bits=4))
