@@ -263,7 +263,11 @@ def _float_and_quantized(args):
         return model, None, None
     meta = load_checkpoint(args.model)[2]
     source = meta.get("source")
-    float_model = _load(None if source in (None, "shipped") else source)
+    try:
+        float_model = _load(None if source in (None, "shipped") else source)
+    except FileNotFoundError:
+        raise ValueError(f"--model {args.model} was quantized from {source}, which is not there any more; "
+                         "quantize the float model again (miniquant quantize --model FLOAT ...)") from None
     if float_model.config != model.config:
         raise ValueError(f"the float model {source!r} recorded in {args.model} does not match its config")
     return float_model, model, meta.get("recipe", "quantized")

@@ -123,3 +123,12 @@ def test_a_quantized_model_is_not_quantized_again(tiny_checkpoint, tmp_path, cap
         with pytest.raises(SystemExit):
             main(argv[:1] + ["--model", str(qpath)] + argv[1:])
         assert "is already quantized" in capsys.readouterr().err
+
+
+def test_a_quantized_model_whose_float_source_is_gone_is_a_clear_error(tiny_checkpoint, tmp_path, capsys):
+    qpath = tmp_path / "q.npz"
+    assert main(["quantize", "--model", str(tiny_checkpoint), "--bits", "8", "--out", str(qpath)]) == 0
+    tiny_checkpoint.unlink()
+    with pytest.raises(SystemExit):
+        main(["eval", "--model", str(qpath)])
+    assert f"was quantized from {tiny_checkpoint}, which is not there any more" in capsys.readouterr().err
