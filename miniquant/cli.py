@@ -9,6 +9,8 @@ ranks the matrices, ``bench`` times the kernels and ``train`` trains a model.
 from __future__ import annotations
 
 import argparse
+import fnmatch
+import os
 import sys
 
 import numpy as np
@@ -160,7 +162,12 @@ def _speed_note(records: list[dict]) -> str:
     ratios = [r["decode_tokens_per_s"] / float_speed for r in records[1:]]
     if not ratios:
         return ""
-    verdict = ("slower than" if max(ratios) < 1 else "sometimes faster than") if min(ratios) < 1 else "faster than"
+    if max(ratios) < 1:
+        verdict = "slower than"
+    elif min(ratios) < 1:
+        verdict = "sometimes faster than"
+    else:
+        verdict = "faster than"
     return (f"\nDecode speed: the quantized models ran at {min(ratios):.2f}x to {max(ratios):.2f}x the float model's "
             f"{float_speed:.0f} tokens/s, i.e. {verdict} float.\nThe float weights of this small model fit in the CPU "
             "caches, so reading fewer bytes saves little and unpacking costs time;\nlow-bit pays off when weights "
@@ -231,37 +238,39 @@ def _recipe(args, params):
         return None
     recipe = make_recipe(args.bits, scheme=args.scheme, granularity=args.granularity, group_size=args.group_size,
                          clip=args.clip, scale_dtype=args.scale_dtype, protect=args.protect, protect_bits=args.protect_bits)
-    import fnmatch
-
     matrices = [k for k, v in params.items() if np.ndim(v) == 2]
     for pattern in args.protect:
         if not any(fnmatch.fnmatchcase(k, pattern) for k in matrices):
-            raise ValueError(f"--protect {pattern!r} matches no weight matrix (they are named like {matrices[2]!r})")
+            example = next(k for k in matrices if recipe.spec_for(k, params[k]) is not None)
+            raise ValueError(f"--protect {pattern!r} matches no weight matrix (they are named like {example!r})")
     if not recipe.fits(params):
         sizes = sorted({np.shape(v)[0] for k, v in params.items() if recipe.spec_for(k, v) is not None})
         raise ValueError(f"--group-size {args.group_size} must divide the K of every quantized matrix (K in {sizes})")
     return recipe
 
 
-def _float_and_quantized(args):
-    """``(float_model, quantized_model, label)`` from ``--model`` and the recipe options.
+def _models(args) -> list[tuple[str, object]]:
+    """``[("float32", float_model)]``, plus ``(label, quantized_model)`` when there is one to compare.
 
     With ``--bits`` the (float) model is quantized now; a quantized checkpoint is compared with
-    the float model it was made from (recorded in its header); otherwise ``quantized_model`` is None.
+    the float model it was made from (recorded in its header).
     """
     from .methods import is_quantized, quantize_model
-    from .nn import GPT
+    from .nn import GPT, load_default
     from .nn.io import load_checkpoint
 
-    model = _load(args.model)
+    if args.model is None:
+        model, meta = load_default(), {}
+    else:
+        config, params, meta = load_checkpoint(args.model)   # read once: weights and header
+        model = GPT(config, params)
     recipe = _recipe(args, model.params)
     if recipe is not None:
         if is_quantized(model.params):
             raise ValueError(f"--model {args.model} is already quantized; give a float model with --bits")
-        return model, GPT(model.config, quantize_model(model.params, recipe)), recipe.label()
+        return [("float32", model), (recipe.label(), GPT(model.config, quantize_model(model.params, recipe)))]
     if not is_quantized(model.params):
-        return model, None, None
-    meta = load_checkpoint(args.model)[2]
+        return [("float32", model)]
     source = meta.get("source")
     try:
         float_model = _load(None if source in (None, "shipped") else source)
@@ -270,11 +279,11 @@ def _float_and_quantized(args):
                          "quantize the float model again (miniquant quantize --model FLOAT ...)") from None
     if float_model.config != model.config:
         raise ValueError(f"the float model {source!r} recorded in {args.model} does not match its config")
-    return float_model, model, meta.get("recipe", "quantized")
+    return [("float32", float_model), (meta.get("recipe", "quantized"), model)]
 
 
 def cmd_quantize(args) -> int:
-    from .eval.errors import model_weight_errors, pooled_sqnr_db
+    from .eval.errors import model_weight_errors, pooled_sqnr_from_errors
     from .eval.memory import memory_ledger
     from .methods import is_quantized, quantize_model
     from .nn.io import save_checkpoint
@@ -287,14 +296,13 @@ def cmd_quantize(args) -> int:
     ledger = memory_ledger(qparams)
     if args.ledger:
         print(ledger, end="\n\n")
-    print(format_table(model_weight_errors(model.params, qparams), ["tensor", "storage", "bits_per_weight", "sqnr_db", "rmse", "max_abs_error"],
+    errors = model_weight_errors(model.params, qparams)
+    print(format_table(errors, ["tensor", "storage", "bits_per_weight", "sqnr_db", "rmse", "max_abs_error"],
                        formats={"bits_per_weight": ".3f", "sqnr_db": ".2f", "rmse": ".3e", "max_abs_error": ".3e"}))
-    print(f"all quantized matrices together: SQNR {pooled_sqnr_db(model.params, qparams):.2f} dB\n")
+    print(f"all quantized matrices together: SQNR {pooled_sqnr_from_errors(errors):.2f} dB\n")
     meta = {"recipe": recipe.label(), "source": args.model or "shipped",
             "command": "miniquant quantize " + " ".join(sys.argv[2:])}
     save_checkpoint(args.out, model.config, qparams, meta)
-    import os
-
     float_bytes = memory_ledger(model.params).total_bytes
     print(f"{recipe.label()}: {ledger.total_bytes:,} bytes held ({ledger.bits_per_weight:.3f} bits per weight, "
           f"embeddings, LayerNorms and biases in float) vs {float_bytes:,} in float32 ({float_bytes / ledger.total_bytes:.2f}x smaller)")
@@ -312,8 +320,9 @@ def cmd_eval(args) -> int:
     from .nn.evaluate import arithmetic_results, bits_per_byte, ngram_bits_per_byte
 
     t0 = time.perf_counter()
-    float_model, quantized, label = _float_and_quantized(args)
-    models = [("float32", float_model)] + ([(label, quantized)] if quantized is not None else [])
+    models = _models(args)
+    float_model = models[0][1]
+    quantized = models[1][1] if len(models) > 1 else None
     print(f"model: {float_model.config} ({float_model.n_params:,} weights), ready in {time.perf_counter() - t0:.2f} s")
     corpus = build_corpus(seed=args.seed)
     print(corpus.describe())
@@ -353,21 +362,21 @@ def cmd_eval(args) -> int:
 def cmd_generate(args) -> int:
     from .nn import ByteTokenizer, generate
 
-    float_model, quantized, label = _float_and_quantized(args)
+    models = _models(args)
+    n_ctx = models[0][1].config.n_ctx
     tok = ByteTokenizer()
     prompt = tok.encode(args.prompt)
-    n = min(args.tokens, float_model.config.n_ctx - len(prompt))
+    n = min(args.tokens, n_ctx - len(prompt))
     if n <= 0:
-        raise ValueError(f"--prompt is {len(prompt)} bytes; the model's context is {float_model.config.n_ctx}")
-    models = [("float32", float_model)] + ([(label, quantized)] if quantized is not None else [])
+        raise ValueError(f"--prompt is {len(prompt)} bytes; the model's context is {n_ctx}")
     texts = []
     for name, model in models:
         out = generate(model, prompt, n, temperature=args.temperature, top_k=args.top_k, seed=args.seed)
         texts.append(tok.decode(out))
-        if quantized is not None:
+        if len(models) > 1:
             print(f"--- {name} ---")
         print(texts[-1])
-    if quantized is not None:
+    if len(models) > 1:
         same = next((i for i, (a, b) in enumerate(zip(*texts)) if a != b), min(map(len, texts)))
         shown = "greedy" if args.temperature == 0 else f"temperature {args.temperature}, the same seed {args.seed}"
         print(f"--- ({shown}) the two agree on the first {same - len(args.prompt)} of {n} generated characters ---")

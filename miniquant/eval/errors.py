@@ -161,32 +161,40 @@ def model_weight_errors(reference: dict, params: dict) -> list[dict]:
     """Per-tensor weight error of a quantized model: one record per ``QTensor`` in ``params``.
 
     ``reference`` holds the float weights under the same names. Each record has ``tensor``,
-    ``storage`` (the ledger's description), ``bits_per_weight`` and every metric of
-    ``error_report`` between the float weight and its reconstruction.
+    ``storage`` (the ledger's description), ``bits_per_weight``, every metric of
+    ``error_report`` between the float weight and its reconstruction, and ``signal_energy``
+    and ``noise_energy`` (sums of ``w**2`` and ``(w - w_hat)**2``) for ``pooled_sqnr_from_errors``.
     """
     rows = []
     for name, value in params.items():
         if isinstance(value, QTensor):
             if name not in reference:
                 raise KeyError(f"reference has no float weight named {name!r}")
+            w = np.asarray(reference[name], dtype=np.float32)
             row = {"tensor": name, "storage": describe_storage(value), "bits_per_weight": value.bits_per_weight}
-            row.update(error_report(np.asarray(reference[name], dtype=np.float32), value.dequantize()))
+            row.update(error_report(w, value.dequantize()))
+            row["signal_energy"] = float(np.sum(w.astype(np.float64) ** 2))
+            row["noise_energy"] = row["mse"] * w.size
             rows.append(row)
     return rows
+
+
+def pooled_sqnr_from_errors(errors: list[dict]) -> float:
+    """SQNR of all matrices of ``model_weight_errors`` together, in dB: total signal over total noise.
+
+    ``inf`` if there are none (nothing quantized) or every reconstruction is exact.
+    """
+    noise = sum(e["noise_energy"] for e in errors)
+    return float("inf") if noise == 0 else float(10 * np.log10(sum(e["signal_energy"] for e in errors) / noise))
 
 
 def pooled_sqnr_db(reference: dict, params: dict) -> float:
     """SQNR of all quantized matrices of ``params`` together: total signal power over total noise power, in dB.
 
-    ``inf`` if nothing is quantized (or every reconstruction is exact).
+    ``inf`` if nothing is quantized (or every reconstruction is exact). With the per-tensor
+    errors at hand, ``pooled_sqnr_from_errors`` gives the same without dequantizing again.
     """
-    signal = noise = 0.0
-    for name, value in params.items():
-        if isinstance(value, QTensor):
-            w = np.asarray(reference[name], dtype=np.float64)
-            signal += float(np.sum(w * w))
-            noise += float(np.sum((w - value.dequantize().astype(np.float64)) ** 2))
-    return float("inf") if noise == 0 else float(10 * np.log10(signal / noise))
+    return pooled_sqnr_from_errors(model_weight_errors(reference, params))
 
 
 def format_table(records: list[dict], columns: list[str] | None = None, formats: dict[str, str] | None = None) -> str:

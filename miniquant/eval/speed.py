@@ -25,6 +25,7 @@ from ..kernels import PREFILL_M, qmatmul, w8a8_matmul
 from ..kernels.matmul import fused_matmul
 from ..kernels.operands import weight_operands
 from ..kernels.tiled import tiled_matmul
+from ..nn.gpt import expected_shapes
 from ..tensor import quantize
 
 #: Shapes (M, K, N) from the issue: decode of a 7B-class layer, a small batch, a prefill.
@@ -39,8 +40,6 @@ def model_shapes(config, M: int = 1) -> list[tuple[int, int, int]]:
     >>> model_shapes(GPTConfig(vocab_size=256, n_ctx=128, n_embd=128, n_head=4, n_layer=4))
     [(1, 128, 384), (1, 128, 128), (1, 128, 512), (1, 512, 128)]
     """
-    from ..nn.gpt import expected_shapes
-
     shapes = []
     for name, shape in expected_shapes(config).items():
         if len(shape) == 2 and name.endswith(".weight") and (M, *shape) not in shapes:

@@ -18,7 +18,7 @@ import sys
 from ..methods import Recipe, quantize_model
 from ..nn.gpt import GPT
 from ..quant import QuantSpec
-from .errors import model_weight_errors, pooled_sqnr_db
+from .errors import model_weight_errors, pooled_sqnr_from_errors
 from .memory import memory_ledger
 from .quality import decode_tokens_per_second, evaluate_model, held_out_windows, logprobs
 
@@ -75,7 +75,7 @@ def run_tour(model: GPT, corpus, recipes: list[Recipe], *, max_windows: int = 16
         record = {"recipe": label, "bits_per_weight": ledger.bits_per_weight,
                   "matrix_bits_per_weight": memory_ledger(matrices).bits_per_weight, "model_bytes": ledger.total_bytes}
         errors = model_weight_errors(model.params, params)
-        record["weight_sqnr_db"] = pooled_sqnr_db(model.params, params)
+        record["weight_sqnr_db"] = pooled_sqnr_from_errors(errors)
         record["worst_tensor_sqnr_db"] = min((e["sqnr_db"] for e in errors), default=float("inf"))
         record.update(evaluate_model(candidate, reference, ids, targets, problems))
         record["decode_tokens_per_s"] = decode_tokens_per_second(candidate, speed_tokens)

@@ -253,8 +253,9 @@ def make_fused_chunks(bits: int):
     return fused_chunks
 
 
-#: One chunked kernel per width; compiled on first use.
-FUSED_CHUNKS = {b: make_fused_chunks(b) for b in range(2, 9)}
+#: One chunked kernel per width without a byte-aligned kernel of its own (8 and 4 bits have
+#: ``fused_u8``/``fused_u4``, which serve every length the chunks could); compiled on first use.
+FUSED_CHUNKS = {b: make_fused_chunks(b) for b in (2, 3, 5, 6, 7)}
 
 
 #: Group sizes with a 4-bit kernel specialized to them (``make_fused_u4``).
