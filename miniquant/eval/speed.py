@@ -21,7 +21,7 @@ import time
 
 import numpy as np
 
-from ..kernels import PREFILL_M, qmatmul, w8a8_matmul
+from ..kernels import HAS_VNNI, PREFILL_M, qmatmul, w4a8_matmul, w8a8_matmul
 from ..kernels.matmul import fused_matmul
 from ..kernels.operands import weight_operands
 from ..kernels.tiled import tiled_matmul
@@ -47,15 +47,19 @@ def model_shapes(config, M: int = 1) -> list[tuple[int, int, int]]:
     return shapes
 
 
-#: The formats benchmarked: a label and ``quantize`` options (``w8a8`` marks the int8 x int8 path).
+#: The formats benchmarked: a label and ``quantize`` options; ``op`` names the kernel when it is
+#: not ``qmatmul`` (float activations): ``w8a8`` (int8 x int8) or ``w4a8`` (4-bit x int8).
 FORMATS = (
     ("int8 channel", dict(bits=8, granularity="channel")),
     ("int4 g32 f16", dict(bits=4, group_size=32, scale_dtype=np.float16)),
     ("int4 g128 f16", dict(bits=4, group_size=128, scale_dtype=np.float16)),
     ("int4 asym g128 f16", dict(bits=4, scheme="asymmetric", group_size=128, scale_dtype=np.float16)),
     ("int3 g128 f16", dict(bits=3, group_size=128, scale_dtype=np.float16)),
-    ("w8a8 channel", dict(bits=8, granularity="channel", w8a8=True)),
+    ("w8a8 channel", dict(bits=8, granularity="channel", op="w8a8")),
+    ("w4a8 g32 f16", dict(bits=4, group_size=32, scale_dtype=np.float16, op="w4a8")),
+    ("w4a8 g128 f16", dict(bits=4, group_size=128, scale_dtype=np.float16, op="w4a8")),
 )
+_OPS = {"qmatmul": qmatmul, "w8a8": w8a8_matmul, "w4a8": w4a8_matmul}
 
 
 def median_time(fn, *, reps: int = 10, warmup: int = 2) -> float:
@@ -110,18 +114,23 @@ def bench_shape(shape, formats=FORMATS, *, bandwidth: float, rounds: int = 3, re
     records = []
     for label, options in formats:
         options = dict(options)
-        is_w8a8 = options.pop("w8a8", False)
+        op = options.pop("op", "qmatmul")
         qt = quantize(w, **options)
-        fn = (lambda: w8a8_matmul(x, qt)) if is_w8a8 else (lambda: qmatmul(x, qt))
-        result = compare(lambda: x @ w, fn, rounds=rounds, reps=reps)
-        if is_w8a8:
-            path = "int32 blocked"
-        else:
-            path = "fused" if M < PREFILL_M else "tile+BLAS"
+        result = compare(lambda: x @ w, lambda: _OPS[op](x, qt), rounds=rounds, reps=reps)
+        path = kernel_path(op, M)
         gbps = qt.nbytes / result["t_kernel"] / 1e9
         records.append(BenchRecord(shape, label, path, qt.nbytes, result["t_baseline"] * 1e3, result["t_kernel"] * 1e3,
                                    result["ratio"], gbps, gbps / bandwidth))
     return records
+
+
+def kernel_path(op: str, M: int) -> str:
+    """Which kernel ``op`` runs for ``M`` rows of activations, as the benchmark table names it."""
+    if op == "w8a8":
+        return "int32 blocked"
+    if op == "w4a8":
+        return "int8 dot VNNI" if HAS_VNNI else "int8 dot loop"
+    return "fused" if M < PREFILL_M else "tile+BLAS"
 
 
 def crossover(K: int = 4096, N: int = 4096, ms=(1, 2, 4, 8, 16, 32, 64), *, options=None, reps: int = 5) -> list[dict]:
@@ -154,7 +163,7 @@ _COMPILE_SNIPPET = """
 import time, numpy as np
 t0 = time.perf_counter()
 import miniquant as mq
-from miniquant.kernels import qmatmul, w8a8_matmul
+from miniquant.kernels import qmatmul, w4a8_matmul, w8a8_matmul
 rng = np.random.default_rng(0)
 w = rng.standard_normal((256, 64)).astype(np.float32)
 x = rng.standard_normal((1, 256)).astype(np.float32)
@@ -164,6 +173,7 @@ for opts in ({opts}):
     qmatmul(x, qt)
     qmatmul(np.resize(x, (32, 256)), qt)
 w8a8_matmul(x, mq.quantize(w, bits=8, granularity="channel"))
+w4a8_matmul(x, mq.quantize(w, bits=4, group_size=128))
 print(time.perf_counter() - t1)
 """
 

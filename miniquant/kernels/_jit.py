@@ -28,7 +28,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 try:  # Numba is a core dependency, but the library must still work without it.
     import numba as _numba
     from numba import prange
-    from numba.extending import overload
+    from numba.extending import intrinsic, overload
 
     NUMBA_AVAILABLE = os.environ.get("NUMBA_DISABLE_JIT", "0") in ("", "0")
 except ImportError:  # pragma: no cover - exercised only on machines without Numba
@@ -38,6 +38,9 @@ except ImportError:  # pragma: no cover - exercised only on machines without Num
 
     def overload(_fn, **_options):
         return lambda impl: impl
+
+    def intrinsic(fn):
+        return fn
 
 
 def _decorator(**options):
@@ -50,6 +53,8 @@ def _decorator(**options):
 jit_exact = _decorator(parallel=True)
 #: Float-accumulating kernels: sums may be reordered (stated tolerance in each docstring).
 jit_fast = _decorator(parallel=True, fastmath=True)
+#: Serial exact kernels: work too small to be worth waking a second thread (O(M K) passes over x).
+jit_serial = _decorator()
 #: Small serial helpers, inlined into the kernels.
 jit_inline = _decorator(inline="always")
 
@@ -73,3 +78,28 @@ def threads_for(work: int):
         yield
     finally:
         _numba.set_num_threads(previous)
+
+
+def _compiles_for_vnni() -> bool:
+    """Whether Numba compiles for a CPU with AVX-512 VNNI (``vpdpbusd``) and AVX-512 BW/VL.
+
+    Numba compiles for the host CPU unless ``NUMBA_CPU_NAME`` says otherwise (for example
+    ``generic``, to share a cache between machines); only then may the kernels call the
+    instruction directly (``simd.py``). Numba's cache is keyed by the CPU name and features,
+    so a kernel cached with VNNI is never loaded on a CPU without it.
+    """
+    if _numba is None or not NUMBA_AVAILABLE:
+        return False
+    from numba.core import config
+
+    if config.CPU_NAME not in (None, "host"):
+        wanted = config.CPU_FEATURES or ""
+        return all(f"+{name}" in wanted for name in ("avx512vnni", "avx512bw", "avx512vl"))
+    import llvmlite.binding as llvm
+
+    features = llvm.get_host_cpu_features()
+    return all(features.get(name, False) for name in ("avx512vnni", "avx512bw", "avx512vl"))
+
+
+#: True when the W4A8 kernel's integer dot product runs as AVX-512 VNNI instructions.
+HAS_VNNI = _compiles_for_vnni()

@@ -1,0 +1,226 @@
+"""W4A8: 4-bit weights times int8 activations, summed in int32 group by group, scaled afterwards.
+
+This is the dot product llama.cpp runs on the CPU for its 4-bit formats (``Q4_0 x Q8_0``):
+the activations are rounded to int8 once per call, so that the inner loop multiplies small
+integers -- 64 of them per instruction with AVX-512 VNNI (``simd.py``) -- instead of
+converting every 4-bit code to float. The price is a second rounding, of the activations::
+
+    x[m, k] ~ dx[m, g] * xq[m, k]      dynamic int8, one scale per token and weight group g:
+                                       dx = max|x[m, k in g]| / 127 (rounded up to float32),
+                                       xq = rint(x / dx), so |xq| <= 127 and |x - dx xq| <= dx / 2
+    w[k, n] = s[n, g] * (u[n, k] - z[n, g])            the QTensor as stored (operands.py)
+    i[m, n, g] = sum_{k in g} xq[m, k] * u[n, k]  -  z[n, g] * sum_{k in g} xq[m, k]     int32, exact
+    y[m, n] = sum over g, in order, of  float32(i[m, n, g]) * s[n, g] * dx[m, g]        float32
+
+Overflow: ``|xq * (u - z)| <= 127 * 15``, so the int32 group sums are exact while the group
+size is at most ``MAX_GROUP = (2**31 - 1) // (127 * 15) = 1,127,288`` (per-channel and
+per-tensor weights: one group of ``K``).
+
+``w4a8_matmul_numba`` equals ``w4a8_matmul_reference`` *bit for bit*: the integer sums are
+exact, the activation rounding follows the library's quantizer exactly, and the epilogue is
+the same float32 operations in the same order (the kernel is compiled without ``fastmath``).
+Against ``x @ qt.dequantize()`` the difference is the activation rounding,
+``|y - x @ w| <= sum_k |w[k, n]| * dx[m, g(k)] / 2`` plus float32 rounding
+(``w4a8_error_bound``). Tests: ``tests/kernels/test_w4a8.py``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..tensor import QTensor
+from ._codes import scale_value, zero_value
+from ._jit import HAS_VNNI, jit_exact, jit_serial, prange, threads_for
+from .matmul import qmatmul_tolerance, use_numba
+from .operands import check_activations, weight_operands
+from .simd import q4_q8_dot
+from .w8a8 import quantize_per_token
+
+#: Longest group (or K, for per-channel and per-tensor weights) whose int32 sums cannot overflow.
+MAX_GROUP = (2**31 - 1) // (127 * 15)
+
+
+def _check_weight(qt: QTensor):
+    op = weight_operands(qt)
+    if op.bits != 4:
+        raise ValueError(f"W4A8 needs a 4-bit weight, got bits={op.bits}")
+    if op.group_size % 2:
+        raise ValueError(
+            f"W4A8 needs an even group size (two codes per byte, none shared by two groups), "
+            f"got a group of {op.group_size}"
+        )
+    if op.group_size > MAX_GROUP:
+        raise ValueError(f"a group of {op.group_size} could overflow the int32 sums (at most {MAX_GROUP})")
+    return op
+
+
+def quantize_activations(x, group_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Dynamic int8 quantization of ``x`` ``(M, K)`` in blocks of ``group_size`` along K.
+
+    Returns ``(xq int8 (M, K), dx float32 (M, K // group_size))``: the library's symmetric 8-bit
+    quantizer (``w8a8.quantize_per_token``) applied to each block as if it were a token.
+    """
+    x = np.asarray(x, dtype=np.float32)
+    M, K = x.shape
+    xq, dx = quantize_per_token(x.reshape(M * (K // group_size), group_size))
+    return xq.reshape(M, K), dx.reshape(M, K // group_size)
+
+
+def w4a8_matmul_reference(x, qt: QTensor) -> np.ndarray:
+    """NumPy specification (module docstring): quantize ``x`` per group, exact integer sums, then scale."""
+    op = _check_weight(qt)
+    x2, lead = check_activations(x, op.K)
+    M, G, n_groups = x2.shape[0], op.group_size, op.n_groups
+    xq, dx = quantize_activations(x2, G)
+    u = qt.codes.astype(np.int64) - qt.spec.qmin                                      # [K, N] unsigned codes
+    z = np.broadcast_to(qt.zero_point.astype(np.int64) - qt.spec.qmin, (n_groups, op.N))  # [G's, N]
+    s = np.broadcast_to(qt.scale.astype(np.float32), (n_groups, op.N))
+    y = np.zeros((M, op.N), np.float32)
+    for g in range(n_groups):
+        block = slice(g * G, (g + 1) * G)
+        xg = xq[:, block].astype(np.int64)
+        exact = xg @ u[block] - xg.sum(axis=1, keepdims=True) * z[g]              # [M, N], int64
+        assert np.abs(exact).max() < 2**31  # guaranteed by MAX_GROUP
+        y += exact.astype(np.int32).astype(np.float32) * s[g] * dx[:, g:g + 1]
+    return y.reshape(*lead, op.N)
+
+
+@jit_serial
+def _quantize_activations(x, group_size, xe, xo, xqsum, dx):
+    """``quantize_activations`` in Numba, bit for bit, written out split for the kernel.
+
+    ``xe[m, j] = xq[m, 2j]``, ``xo[m, j] = xq[m, 2j + 1]``, ``xqsum[m, g]`` = the sum of the
+    group's codes, ``dx[m, g]`` its scale. The scale is computed as ``store_scale`` does: in
+    float64, rounded *up* to float32, 1 for an all-zero block; the codes as ``quantize_affine``:
+    ``rint(float64(x) / float64(dx))``, clipped to [-127, 127].
+    """
+    M, K = x.shape
+    for m in range(M):
+        for g in range(K // group_size):
+            k0 = g * group_size
+            amax = np.float32(0.0)
+            for k in range(k0, k0 + group_size):
+                amax = max(amax, abs(x[m, k]))
+            wanted = np.float64(amax) / 127.0
+            if wanted == 0.0:
+                scale = np.float32(1.0)
+            else:
+                scale = np.float32(wanted)
+                if np.float64(scale) < wanted:
+                    scale = np.nextafter(scale, np.float32(np.inf))
+            dx[m, g] = scale
+            total = 0
+            for k in range(k0, k0 + group_size):
+                q = np.int8(min(max(np.rint(np.float64(x[m, k]) / np.float64(scale)), -127.0), 127.0))
+                total += np.int32(q)
+                if k % 2 == 0:
+                    xe[m, k // 2] = q
+                else:
+                    xo[m, k // 2] = q
+            xqsum[m, g] = total
+
+
+def make_w4a8_kernel(group_bytes: int = 0):
+    """Build the W4A8 kernel; with ``group_bytes = G // 2`` the group length is a compile-time constant.
+
+    A constant length lets LLVM drop the branches of ``q4_q8_dot`` that cannot run (a group of
+    128 is exactly one 64-byte ``vpdpbusd`` run). Kernels built here are cached like any other:
+    the closure constant is part of the cache key.
+    """
+
+    @jit_exact
+    def w4a8_kernel(xe, xo, xqsum, dx, rows, group_size, n_groups, stride, scales, zeros, out):
+        """``out[m, n] = y[m, n]`` (module docstring); ``rows`` = packed codes as ``(N, K // 2)`` bytes.
+
+        One output column per iteration; a group is ``group_size // 2`` bytes of its row, summed by
+        ``q4_q8_dot`` (VNNI when the CPU has it). The zero point and the scales are applied once per
+        group, after the integer sum.
+        """
+        M = xe.shape[0]
+        N = rows.shape[0]
+        nbytes = group_size // 2 if group_bytes == 0 else group_bytes
+        for n in prange(N):
+            row = rows[n]
+            for m in range(M):
+                e = xe[m]
+                o = xo[m]
+                acc = np.float32(0.0)
+                for g in range(n_groups):
+                    i = n * stride + g
+                    dot = q4_q8_dot(row, e, o, g * nbytes, nbytes)
+                    exact = np.int32(dot - np.int32(zero_value(zeros, i, 4)) * xqsum[m, g])
+                    acc += np.float32(exact) * scale_value(scales, i) * dx[m, g]
+                out[m, n] = acc
+
+    return w4a8_kernel
+
+
+#: Group sizes with a kernel specialized to them; any other even size uses the general one.
+SPECIALIZED_GROUPS = (32, 64, 128)
+_KERNELS = {g: make_w4a8_kernel(g // 2) for g in SPECIALIZED_GROUPS}
+_w4a8_kernel = make_w4a8_kernel(0)
+
+
+def w4a8_kernel_for(group_size: int):
+    """The W4A8 kernel for ``group_size``: specialized if it is a common size, else general."""
+    return _KERNELS.get(group_size, _w4a8_kernel)
+
+
+def w4a8_matmul_numba(x, qt: QTensor) -> np.ndarray:
+    """The Numba W4A8 path: activations quantized in Numba, then the int32 kernel; bitwise equal to the reference."""
+    op = _check_weight(qt)
+    x2, lead = check_activations(x, op.K)
+    M, K, N = x2.shape[0], op.K, op.N
+    xe = np.empty((M, K // 2), np.int8)
+    xo = np.empty((M, K // 2), np.int8)
+    xqsum = np.empty((M, op.n_groups), np.int32)
+    dx = np.empty((M, op.n_groups), np.float32)
+    out = np.empty((M, N), np.float32)
+    _quantize_activations(x2, op.group_size, xe, xo, xqsum, dx)
+    with threads_for(M * K * N):
+        w4a8_kernel_for(op.group_size)(xe, xo, xqsum, dx, op.packed.reshape(N, K // 2), op.group_size, op.n_groups,
+                     op.scale_stride, op.scales, op.zeros, out)
+    return out.reshape(*lead, N)
+
+
+def w4a8_matmul(x, qt: QTensor, *, backend: str = "auto") -> np.ndarray:
+    """``y ~ x @ w`` for a 4-bit weight, with the activations rounded to int8 per group (module docstring).
+
+    Parameters
+    ----------
+    x : ndarray of float, shape ``(..., K)``
+    qt : QTensor
+        A 4-bit weight of shape ``(K, N)`` quantized along ``axis=0``: symmetric or asymmetric,
+        per tensor, per channel or in groups of an even size; float16 or float32 scales.
+    backend : {"auto", "numpy", "numba"}
+
+    Returns
+    -------
+    ndarray of float32, shape ``(..., N)``; within ``w4a8_error_bound(x, qt)`` of ``x @ qt.dequantize()``.
+
+    Examples
+    --------
+    >>> import numpy as np, miniquant as mq
+    >>> rng = np.random.default_rng(0)
+    >>> qt = mq.quantize(rng.standard_normal((256, 8)).astype(np.float32), bits=4, group_size=128)
+    >>> x = rng.standard_normal((1, 256)).astype(np.float32)
+    >>> y = w4a8_matmul(x, qt)
+    >>> bool(np.all(np.abs(y - x @ qt.dequantize()) <= w4a8_error_bound(x, qt)))
+    True
+    """
+    return (w4a8_matmul_numba if use_numba(backend) else w4a8_matmul_reference)(x, qt)
+
+
+def w4a8_error_bound(x, qt: QTensor) -> np.ndarray:
+    """A bound on ``|w4a8_matmul(x, qt) - x @ qt.dequantize()|``, shape ``(..., N)``.
+
+    The activation rounding, ``sum_k |w[k, n]| * dx[m, g(k)] / 2`` (each ``x`` moves by at most
+    half its step), plus float32 rounding: ``qmatmul_tolerance`` for both sides. Computed in float64.
+    """
+    op = _check_weight(qt)
+    x2, lead = check_activations(x, op.K)
+    _, dx = quantize_activations(x2, op.group_size)
+    step = np.repeat(dx.astype(np.float64), op.group_size, axis=1)                  # [M, K]
+    rounding = 0.5 * step @ np.abs(qt.dequantize().astype(np.float64))               # [M, N]
+    return rounding.reshape(*lead, op.N) + 2 * qmatmul_tolerance(x, qt)
+
+
