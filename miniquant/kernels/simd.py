@@ -96,8 +96,10 @@ def q4_q8_dot_loop(row, xe, xo, j0, nbytes):
 
 
 @jit_inline
-def q4_q8_dot_vnni(row, xe, xo, j0, nbytes):
-    """The dot product with ``vpdpbusd`` on runs of 64, then 32 and 16 bytes; the last < 16 one by one."""
+def _dot_vnni_unchecked(row, xe, xo, j0, nbytes):
+    """``vpdpbusd`` on runs of 64, then 32 and 16 bytes; the last < 16 one by one. Reads raw memory:
+    the kernels call it only with ``j0 + nbytes <= len(row), len(xe), len(xo)`` (a check here, that
+    can raise, would stop Numba from running the kernels' ``prange`` loops in parallel)."""
     acc = np.int32(0)
     j = j0
     end = j0 + nbytes
@@ -117,6 +119,15 @@ def q4_q8_dot_vnni(row, xe, xo, j0, nbytes):
     return acc
 
 
+@jit_inline
+def q4_q8_dot_vnni(row, xe, xo, j0, nbytes):
+    """The dot product with ``vpdpbusd`` (module docstring), after checking the byte range."""
+    end = j0 + nbytes
+    if j0 < 0 or nbytes < 0 or end > row.shape[0] or end > xe.shape[0] or end > xo.shape[0]:
+        raise IndexError("q4_q8_dot_vnni: bytes j0 .. j0 + nbytes are outside row, xe or xo")
+    return _dot_vnni_unchecked(row, xe, xo, j0, nbytes)
+
+
 def q4_q8_dot(row, xe, xo, j0, nbytes):
     """The dot product (module docstring); VNNI inside Numba kernels when the CPU has it."""
     return q4_q8_dot_loop(row, xe, xo, j0, nbytes)
@@ -124,5 +135,5 @@ def q4_q8_dot(row, xe, xo, j0, nbytes):
 
 @overload(q4_q8_dot, inline="always")
 def _q4_q8_dot(row, xe, xo, j0, nbytes):
-    chosen = q4_q8_dot_vnni if HAS_VNNI else q4_q8_dot_loop
+    chosen = _dot_vnni_unchecked if HAS_VNNI else q4_q8_dot_loop
     return lambda row, xe, xo, j0, nbytes: chosen(row, xe, xo, j0, nbytes)

@@ -152,3 +152,15 @@ def test_w4a8_refuses_what_it_cannot_do(rng):
     with pytest.raises(ValueError, match=r"x must have shape \(\.\.\., 30\)"):
         w4a8_matmul(np.ones((1, 8), np.float32), mq.quantize(w, bits=4))
     assert MAX_GROUP == (2**31 - 1) // (127 * 15) == 1127288
+
+
+@pytest.mark.skipif(not HAS_VNNI, reason="no AVX-512 VNNI on this CPU")
+def test_the_vnni_dot_refuses_bytes_outside_its_arrays():
+    """The intrinsic reads raw memory: a range past an array's end must be refused, not read."""
+    row, x = np.zeros(64, np.uint8), np.zeros(64, np.int8)
+    assert q4_q8_dot_vnni(row, x, x, 0, 64) == 0
+    for j0, nbytes in ((1, 64), (-1, 16), (0, 65)):
+        with pytest.raises(IndexError, match="outside row, xe or xo"):
+            q4_q8_dot_vnni(row, x, x, j0, nbytes)
+    with pytest.raises(IndexError):
+        q4_q8_dot_vnni(row, x[:32], x, 0, 64)
