@@ -29,11 +29,11 @@ import numpy as np
 
 from ..tensor import QTensor
 from ._codes import scale_value, zero_value
-from ._jit import HAS_VNNI, jit_exact, jit_serial, prange, threads_for
+from ._jit import jit_exact, prange, threads_for
 from .matmul import qmatmul_tolerance, use_numba
 from .operands import check_activations, weight_operands
 from .simd import q4_q8_dot
-from .w8a8 import quantize_per_token
+from .w8a8 import quantize_blocks_numba, quantize_per_token
 
 #: Longest group (or K, for per-channel and per-tensor weights) whose int32 sums cannot overflow.
 MAX_GROUP = (2**31 - 1) // (127 * 15)
@@ -82,41 +82,6 @@ def w4a8_matmul_reference(x, qt: QTensor) -> np.ndarray:
         assert np.abs(exact).max() < 2**31  # guaranteed by MAX_GROUP
         y += exact.astype(np.int32).astype(np.float32) * s[g] * dx[:, g:g + 1]
     return y.reshape(*lead, op.N)
-
-
-@jit_serial
-def _quantize_activations(x, group_size, xe, xo, xqsum, dx):
-    """``quantize_activations`` in Numba, bit for bit, written out split for the kernel.
-
-    ``xe[m, j] = xq[m, 2j]``, ``xo[m, j] = xq[m, 2j + 1]``, ``xqsum[m, g]`` = the sum of the
-    group's codes, ``dx[m, g]`` its scale. The scale is computed as ``store_scale`` does: in
-    float64, rounded *up* to float32, 1 for an all-zero block; the codes as ``quantize_affine``:
-    ``rint(float64(x) / float64(dx))``, clipped to [-127, 127].
-    """
-    M, K = x.shape
-    for m in range(M):
-        for g in range(K // group_size):
-            k0 = g * group_size
-            amax = np.float32(0.0)
-            for k in range(k0, k0 + group_size):
-                amax = max(amax, abs(x[m, k]))
-            wanted = np.float64(amax) / 127.0
-            if wanted == 0.0:
-                scale = np.float32(1.0)
-            else:
-                scale = np.float32(wanted)
-                if np.float64(scale) < wanted:
-                    scale = np.nextafter(scale, np.float32(np.inf))
-            dx[m, g] = scale
-            total = 0
-            for k in range(k0, k0 + group_size):
-                q = np.int8(min(max(np.rint(np.float64(x[m, k]) / np.float64(scale)), -127.0), 127.0))
-                total += np.int32(q)
-                if k % 2 == 0:
-                    xe[m, k // 2] = q
-                else:
-                    xo[m, k // 2] = q
-            xqsum[m, g] = total
 
 
 def make_w4a8_kernel(group_bytes: int = 0):
@@ -170,12 +135,13 @@ def w4a8_matmul_numba(x, qt: QTensor) -> np.ndarray:
     op = _check_weight(qt)
     x2, lead = check_activations(x, op.K)
     M, K, N = x2.shape[0], op.K, op.N
-    xe = np.empty((M, K // 2), np.int8)
-    xo = np.empty((M, K // 2), np.int8)
+    xq = np.empty((M, K), np.int8)
     xqsum = np.empty((M, op.n_groups), np.int32)
     dx = np.empty((M, op.n_groups), np.float32)
+    quantize_blocks_numba(x2, op.group_size, xq, xqsum, dx)
+    xe = np.ascontiguousarray(xq[:, 0::2])   # [M, K/2]: the codes in low nibbles multiply these
+    xo = np.ascontiguousarray(xq[:, 1::2])   # [M, K/2]: the codes in high nibbles
     out = np.empty((M, N), np.float32)
-    _quantize_activations(x2, op.group_size, xe, xo, xqsum, dx)
     with threads_for(M * K * N):
         w4a8_kernel_for(op.group_size)(xe, xo, xqsum, dx, op.packed.reshape(N, K // 2), op.group_size, op.n_groups,
                      op.scale_stride, op.scales, op.zeros, out)
