@@ -210,8 +210,8 @@ def _load(path):
     return load_default() if path is None else load_model(path)
 
 
-def _add_recipe_args(parser, *, required: bool = False, what: str = "") -> None:
-    """The options that describe a round-to-nearest recipe (``methods.make_recipe``)."""
+def _add_recipe_args(parser, *, required: bool = False, what: str = "", activations: bool = False) -> None:
+    """The options that describe a round-to-nearest recipe (``methods.make_recipe``); ``--activations`` where a model runs."""
     group = parser.add_argument_group("quantization recipe" + (f" ({what})" if what else ""))
     group.add_argument("--bits", type=int, choices=range(2, 9), metavar="{2..8}", required=required,
                        help="code width of the weight matrices" + ("" if required else "; omit to use the model as it is"))
@@ -225,6 +225,10 @@ def _add_recipe_args(parser, *, required: bool = False, what: str = "") -> None:
                        help="keep tensors matching PATTERN (fnmatch, e.g. 'h.0.*') at --protect-bits; repeatable")
     group.add_argument("--protect-bits", type=int, choices=range(2, 9), metavar="{2..8}", default=8,
                        help="bits for --protect tensors (default 8)")
+    if activations:
+        group.add_argument("--activations", choices=["float", "int8"], default="float",
+                           help="int8: round the activations to int8 before every quantized matrix and multiply "
+                           "with the integer kernels, W4A8 / W8A8 (default float)")
 
 
 def _recipe(args, params):
@@ -237,7 +241,8 @@ def _recipe(args, params):
                 raise ValueError(f"--{flag.replace('_', '-')} needs --bits")
         return None
     recipe = make_recipe(args.bits, scheme=args.scheme, granularity=args.granularity, group_size=args.group_size,
-                         clip=args.clip, scale_dtype=args.scale_dtype, protect=args.protect, protect_bits=args.protect_bits)
+                         clip=args.clip, scale_dtype=args.scale_dtype, protect=args.protect, protect_bits=args.protect_bits,
+                         activations=getattr(args, "activations", "float"))
     matrices = [k for k, v in params.items() if np.ndim(v) == 2]
     for pattern in args.protect:
         if not any(fnmatch.fnmatchcase(k, pattern) for k in matrices):
@@ -268,9 +273,14 @@ def _models(args) -> list[tuple[str, object]]:
     if recipe is not None:
         if is_quantized(model.params):
             raise ValueError(f"--model {args.model} is already quantized; give a float model with --bits")
-        return [("float32", model), (recipe.label(), GPT(model.config, quantize_model(model.params, recipe)))]
+        quantized = GPT(model.config, quantize_model(model.params, recipe), activations=recipe.activations)
+        return [("float32", model), (recipe.label(), quantized)]
+    activations = getattr(args, "activations", "float")
     if not is_quantized(model.params):
+        if activations != "float":
+            raise ValueError("--activations int8 needs a quantized model: give --bits, or a quantized --model")
         return [("float32", model)]
+    model = GPT(model.config, model.params, activations=activations)
     source = meta.get("source")
     try:
         float_model = _load(None if source in (None, "shipped") else source)
@@ -279,7 +289,8 @@ def _models(args) -> list[tuple[str, object]]:
                          "quantize the float model again (miniquant quantize --model FLOAT ...)") from None
     if float_model.config != model.config:
         raise ValueError(f"the float model {source!r} recorded in {args.model} does not match its config")
-    return [("float32", float_model), (meta.get("recipe", "quantized"), model)]
+    label = meta.get("recipe", "quantized") + (" +int8 act" if activations == "int8" else "")
+    return [("float32", float_model), (label, model)]
 
 
 def cmd_quantize(args) -> int:
@@ -458,7 +469,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--arith-problems", type=int, default=None, help="at most this many held-out problems")
     ev.add_argument("--kl-windows", type=int, default=256, help="windows of validation text for the KL divergence (default 256)")
     ev.add_argument("--seed", type=int, default=0)
-    _add_recipe_args(ev, what="quantize the model now and compare")
+    _add_recipe_args(ev, what="quantize the model now and compare", activations=True)
     ev.set_defaults(func=cmd_eval)
 
     gen = sub.add_parser(
@@ -474,7 +485,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--temperature", type=float, default=0.8, help="0 for greedy (default 0.8)")
     gen.add_argument("--top-k", type=int, default=None)
     gen.add_argument("--seed", type=int, default=0)
-    _add_recipe_args(gen, what="also generate with the quantized model")
+    _add_recipe_args(gen, what="also generate with the quantized model", activations=True)
     gen.set_defaults(func=cmd_generate)
 
     sens = sub.add_parser(

@@ -99,9 +99,22 @@ def test_eval_quantizes_on_the_fly_and_sensitivity_ranks(tiny_checkpoint, capsys
         assert name in out
 
 
+def test_eval_with_int8_activations(tiny_checkpoint, tmp_path, capsys):
+    assert main(["eval", "--model", str(tiny_checkpoint), "--bits", "4", "--group-size", "32", "--activations", "int8",
+                 "--max-bytes", "2000", "--arith-problems", "2", "--kl-windows", "2"]) == 0
+    assert "int4 sym g32 +int8 act" in capsys.readouterr().out
+    qpath = tmp_path / "q.npz"
+    assert main(["quantize", "--model", str(tiny_checkpoint), "--bits", "8", "--out", str(qpath)]) == 0
+    assert main(["generate", "--model", str(qpath), "--activations", "int8", "--prompt", "Re", "--tokens", "4"]) == 0
+    assert "--- int8 sym channel +int8 act ---" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [
+        (["eval", "--activations", "int8"], "--activations int8 needs a quantized model"),
+        (["eval", "--bits", "3", "--activations", "int8"], "int8 activations need a 4-bit weight (W4A8) or an 8-bit one"),
+        (["eval", "--bits", "8", "--group-size", "32", "--activations", "int8"], "W8A8 needs an 8-bit symmetric weight"),
         (["quantize", "--bits", "4", "--group-size", "48", "--out", "x.npz"], "--group-size 48 must divide the K of every quantized matrix"),
         (["eval", "--group-size", "32"], "--group-size needs --bits"),
         (["quantize", "--bits", "9", "--out", "x.npz"], "invalid choice: 9"),

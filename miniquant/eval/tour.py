@@ -25,8 +25,9 @@ from .quality import decode_tokens_per_second, evaluate_model, held_out_windows,
 
 def default_recipes(bits=(8, 6, 5, 4, 3, 2)) -> list[Recipe]:
     """The compact sweep: every bit-width symmetric per-channel and group 32 (float16 scales),
-    4-bit also asymmetric and group 128, per-tensor at 8, 4 and 2 bits, and MSE clipping
-    against min-max at 4 and 3 bits per-channel (where clipping has the most to give)."""
+    4-bit also asymmetric and group 128, per-tensor at 8, 4 and 2 bits, MSE clipping
+    against min-max at 4 and 3 bits per-channel (where clipping has the most to give), and the
+    activations rounded to int8 too for 8-bit per-channel (W8A8) and 4-bit group 128 (W4A8)."""
     recipes = []
     for b in bits:
         if b in (8, 4, 2):
@@ -37,7 +38,10 @@ def default_recipes(bits=(8, 6, 5, 4, 3, 2)) -> list[Recipe]:
         recipes.append(Recipe(QuantSpec(bits=b, group_size=32, scale_dtype="float16")))
         if b == 4:
             recipes.append(Recipe(QuantSpec(bits=b, group_size=128, scale_dtype="float16")))
+            recipes.append(Recipe(QuantSpec(bits=b, group_size=128, scale_dtype="float16"), activations="int8"))
             recipes.append(Recipe(QuantSpec(bits=b, scheme="asymmetric", group_size=32, scale_dtype="float16")))
+        if b == 8:
+            recipes.append(Recipe(QuantSpec(bits=b, granularity="channel", scale_dtype="float16"), activations="int8"))
     return recipes
 
 
@@ -69,7 +73,7 @@ def run_tour(model: GPT, corpus, recipes: list[Recipe], *, max_windows: int = 16
         if progress:
             print(f"\r[{'#' * int(30 * i / len(rows)):<30}] {i}/{len(rows)} {label:<24}", end="", file=sys.stderr, flush=True)
         params = row[1] if row[1] is not None else quantize_model(model.params, row[2])
-        candidate = GPT(model.config, params)
+        candidate = GPT(model.config, params, activations="float" if row[1] is not None else row[2].activations)
         ledger = memory_ledger(params)
         matrices = {k: v for k, v in params.items() if k in quantized_names}
         record = {"recipe": label, "bits_per_weight": ledger.bits_per_weight,

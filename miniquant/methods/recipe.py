@@ -25,12 +25,19 @@ class Recipe:
     """Quantize every 2-D weight with ``spec``, except those matching ``keep`` (left in float).
 
     ``overrides`` maps a tensor-name pattern to another ``QuantSpec``, or to ``None`` to keep it
-    in float; the first matching pattern wins.
+    in float; the first matching pattern wins. ``activations="int8"`` runs the quantized model
+    with its activations rounded to int8 before every quantized matrix (W4A8 / W8A8 kernels;
+    ``GPT(..., activations=...)``); it changes no stored byte.
     """
 
     spec: QuantSpec
     keep: tuple[str, ...] = DEFAULT_KEEP
     overrides: tuple[tuple[str, QuantSpec | None], ...] = ()
+    activations: str = "float"
+
+    def __post_init__(self):
+        if self.activations not in ("float", "int8"):
+            raise ValueError(f"activations must be 'float' or 'int8', got {self.activations!r}")
 
     def spec_for(self, name: str, value) -> QuantSpec | None:
         """The spec for tensor ``name``, or ``None`` if it stays in float (vectors always do)."""
@@ -62,11 +69,13 @@ class Recipe:
             what = ",".join(patterns) if any(c in p for p in patterns for c in "*?[") else str(len(patterns))
             extra = f" +{what} at {kinds.pop()}" if len(kinds) == 1 else f" +{what} overrides"
         clip = "" if s.clip == "minmax" else f" {s.clip}"
-        return f"int{s.bits} {'sym' if s.scheme == 'symmetric' else 'asym'} {gran}{clip}{extra}"
+        act = " +int8 act" if self.activations == "int8" else ""
+        return f"int{s.bits} {'sym' if s.scheme == 'symmetric' else 'asym'} {gran}{clip}{extra}{act}"
 
 
 def make_recipe(bits: int, *, scheme: str = "symmetric", granularity: str | None = None, group_size: int | None = None,
-                clip: str = "minmax", scale_dtype="float16", protect=(), protect_bits: int | None = 8) -> Recipe:
+                clip: str = "minmax", scale_dtype="float16", protect=(), protect_bits: int | None = 8,
+                activations: str = "float") -> Recipe:
     """A recipe from plain options (what the CLI takes): the default ``keep``, plus ``protect``.
 
     ``granularity`` defaults to ``"group"`` when ``group_size`` is given, else ``"channel"``.
@@ -80,12 +89,14 @@ def make_recipe(bits: int, *, scheme: str = "symmetric", granularity: str | None
     'int3 sym channel +h.0.* at int8'
     >>> make_recipe(3, protect=["h.0.attn.c_attn.weight", "h.0.mlp.c_fc.weight"]).label()
     'int3 sym channel +2 at int8'
+    >>> make_recipe(4, group_size=128, activations="int8").label()
+    'int4 sym g128 +int8 act'
     """
     granularity = granularity or ("group" if group_size is not None else "channel")
     spec = QuantSpec(bits=bits, scheme=scheme, granularity=granularity, group_size=group_size, clip=clip,
                      scale_dtype=scale_dtype)
     protected = None if protect_bits is None else spec.replace(bits=protect_bits)
-    return Recipe(spec, overrides=tuple((pattern, protected) for pattern in protect))
+    return Recipe(spec, overrides=tuple((pattern, protected) for pattern in protect), activations=activations)
 
 
 def is_quantized(params: dict) -> bool:

@@ -3,14 +3,21 @@
 Shapes: ``T`` tokens, ``E = n_embd`` features, ``H`` heads of size ``D = E // H``. Every
 function takes and returns float32. ``linear`` is the one place where a weight may be a
 ``QTensor``: it then runs through ``miniquant.kernels.qmatmul``, so quantized models use
-the fast kernels without any other change. Tests: ``tests/nn/test_functional.py``.
+the fast kernels without any other change; with ``activations="int8"`` the activations are
+rounded to int8 too and multiplied by integer kernels (``w4a8_matmul`` for 4-bit weights,
+``w8a8_matmul`` for 8-bit ones). Tests: ``tests/nn/test_functional.py``.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from ..kernels import qmatmul
+from ..kernels import qmatmul, w4a8_matmul, w8a8_matmul
+from ..kernels.w4a8 import _check_weight as _check_w4a8
+from ..kernels.w8a8 import _check_weight as _check_w8a8
 from ..tensor import QTensor
+
+#: How ``linear`` multiplies a quantized weight: float32 activations, or activations rounded to int8.
+ACTIVATIONS = ("float", "int8")
 
 
 def gelu(x: np.ndarray) -> np.ndarray:
@@ -37,10 +44,32 @@ def layer_norm(x: np.ndarray, g: np.ndarray, b: np.ndarray, eps: float = 1e-5) -
     return (x - mean) / np.sqrt(var + np.float32(eps)) * g + b  # [..., E]
 
 
-def linear(x: np.ndarray, w, b: np.ndarray | None = None) -> np.ndarray:
-    """``x @ w + b`` with ``w`` of shape ``(K, N)``: a float array or a ``QTensor`` (fast kernels)."""
+def int8_activation_matmul(w: QTensor):
+    """The integer kernel that multiplies ``w`` with int8 activations; ``ValueError`` if there is none.
+
+    4-bit weights (any scheme and granularity, even group sizes): ``w4a8_matmul``; 8-bit
+    symmetric weights per tensor or per channel: ``w8a8_matmul``.
+    """
+    if w.spec.bits == 4:
+        _check_w4a8(w)
+        return w4a8_matmul
+    if w.spec.bits == 8:
+        _check_w8a8(w)
+        return w8a8_matmul
+    raise ValueError(f"int8 activations need a 4-bit weight (W4A8) or an 8-bit one (W8A8), got bits={w.spec.bits}")
+
+
+def linear(x: np.ndarray, w, b: np.ndarray | None = None, activations: str = "float") -> np.ndarray:
+    """``x @ w + b`` with ``w`` of shape ``(K, N)``: a float array or a ``QTensor`` (fast kernels).
+
+    ``activations="int8"`` multiplies a ``QTensor`` with the activations rounded to int8 per token
+    (``int8_activation_matmul``); float weights are always multiplied in float32.
+    """
     if isinstance(w, QTensor):
-        y = qmatmul(x, w)                                         # [..., K] @ [K, N] -> [..., N]
+        if activations == "int8":
+            y = int8_activation_matmul(w)(x, w)                   # [..., K] @ [K, N] -> [..., N]
+        else:
+            y = qmatmul(x, w)                                     # [..., K] @ [K, N] -> [..., N]
     else:
         y = (x.reshape(-1, x.shape[-1]) @ w).reshape(*x.shape[:-1], w.shape[1])  # 2-D: faster than batched
     return y if b is None else y + b

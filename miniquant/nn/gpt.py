@@ -19,7 +19,7 @@ import numpy as np
 
 from ..tensor import QTensor
 from .config import GPTConfig
-from .functional import attention, causal_mask, gelu, layer_norm, linear
+from .functional import ACTIVATIONS, attention, causal_mask, gelu, int8_activation_matmul, layer_norm, linear
 
 
 def expected_shapes(config: GPTConfig) -> dict[str, tuple[int, ...]]:
@@ -67,7 +67,8 @@ class GPT:
     (1, 3, 256)
     """
 
-    def __init__(self, config: GPTConfig, params: dict):
+    def __init__(self, config: GPTConfig, params: dict, activations: str = "float"):
+        """``activations="int8"``: quantized matrices multiply activations rounded to int8 (W4A8, W8A8)."""
         if not isinstance(config, GPTConfig):
             raise TypeError(f"config must be a GPTConfig, got {type(config).__name__}")
         expected = expected_shapes(config)
@@ -85,7 +86,17 @@ class GPT:
                 raise ValueError(f"params[{name!r}] has shape {tuple(value.shape)}, the config needs {shape}")
         if isinstance(params["wte"], QTensor) or isinstance(params["wpe"], QTensor):
             raise TypeError("the embeddings wte and wpe must stay float arrays (they are looked up, not multiplied)")
+        if activations not in ACTIVATIONS:
+            raise ValueError(f"activations must be one of {list(ACTIVATIONS)}, got {activations!r}")
+        if activations == "int8":
+            for name, value in params.items():
+                if isinstance(value, QTensor):
+                    try:
+                        int8_activation_matmul(value)
+                    except ValueError as err:
+                        raise ValueError(f"activations='int8' cannot multiply params[{name!r}]: {err}") from None
         self.config = config
+        self.activations = activations
         self.params = {k: (v if isinstance(v, QTensor) else np.asarray(v, dtype=np.float32)) for k, v in params.items()}
 
     # -- the model ----------------------------------------------------------------------------
@@ -104,7 +115,8 @@ class GPT:
     def _attention(self, x: np.ndarray, prefix: str, cache: dict | None) -> np.ndarray:
         p, H = self.params, self.config.n_head
         B, T, E = x.shape
-        qkv = linear(x, p[prefix + "c_attn.weight"], p[prefix + "c_attn.bias"])  # [B, T, E] -> [B, T, 3E]
+        act = self.activations
+        qkv = linear(x, p[prefix + "c_attn.weight"], p[prefix + "c_attn.bias"], act)  # [B, T, E] -> [B, T, 3E]
         qkv = qkv.reshape(B, T, 3, H, E // H).transpose(2, 0, 3, 1, 4)            # -> [3, B, H, T, D]
         q, k, v = qkv[0], qkv[1], qkv[2]
         if cache is not None:
@@ -114,12 +126,13 @@ class GPT:
             cache["k"], cache["v"] = k, v
         out = attention(q, k, v, causal_mask(T, k.shape[2]))                         # [B, H, T, D]
         out = out.transpose(0, 2, 1, 3).reshape(B, T, E)                             # -> [B, T, E]
-        return linear(out, p[prefix + "c_proj.weight"], p[prefix + "c_proj.bias"])   # [B, T, E]
+        return linear(out, p[prefix + "c_proj.weight"], p[prefix + "c_proj.bias"], act)   # [B, T, E]
 
     def _mlp(self, x: np.ndarray, prefix: str) -> np.ndarray:
         p = self.params
-        h = gelu(linear(x, p[prefix + "c_fc.weight"], p[prefix + "c_fc.bias"]))     # [B, T, E] -> [B, T, 4E]
-        return linear(h, p[prefix + "c_proj.weight"], p[prefix + "c_proj.bias"])     # [B, T, 4E] -> [B, T, E]
+        act = self.activations
+        h = gelu(linear(x, p[prefix + "c_fc.weight"], p[prefix + "c_fc.bias"], act))     # [B, T, E] -> [B, T, 4E]
+        return linear(h, p[prefix + "c_proj.weight"], p[prefix + "c_proj.bias"], act)     # [B, T, 4E] -> [B, T, E]
 
     def _block(self, x: np.ndarray, i: int, cache: dict | None) -> np.ndarray:
         p, eps = self.params, self.config.layer_norm_eps

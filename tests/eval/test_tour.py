@@ -21,6 +21,9 @@ def test_tour_on_a_tiny_model(tmp_path, capsys):
     assert records[0]["weight_sqnr_db"] is None  # infinite for the float model: JSON null
     assert by["int8 sym channel"]["weight_sqnr_db"] > by["int4 sym g32"]["weight_sqnr_db"] > by["int2 sym channel"]["weight_sqnr_db"]
     assert by["int4 sym g32"]["worst_tensor_sqnr_db"] <= by["int4 sym g32"]["weight_sqnr_db"] + 1e-9
+    w8a8, w8a16 = by["int8 sym channel +int8 act"], by["int8 sym channel"]   # same bytes, activations rounded too
+    assert w8a8["model_bytes"] == w8a16["model_bytes"] and w8a8["weight_sqnr_db"] == w8a16["weight_sqnr_db"]
+    assert w8a8["kl_mean"] > 0
     assert (out / "knee.png").stat().st_size > 10_000 and (out / "memory.png").exists() and (out / "tour.csv").exists()
 
 

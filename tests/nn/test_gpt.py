@@ -57,6 +57,38 @@ def test_quantized_weights_run_through_the_kernels(model):
     np.testing.assert_allclose(GPT(CONFIG, params).forward(ids), GPT(CONFIG, fake).forward(ids), rtol=1e-4, atol=1e-4)
 
 
+def test_int8_activations_run_through_the_integer_kernels(model):
+    """W4A8 for 4-bit matrices, W8A8 for 8-bit ones: the same logits as the model built from those products."""
+    from miniquant.kernels import w4a8_matmul, w8a8_matmul
+    from miniquant.nn import functional
+
+    params = dict(model.params)
+    for name, value in model.params.items():
+        if name.endswith(".weight") and value.ndim == 2:
+            bits = 4 if "mlp" in name else 8
+            params[name] = mq.quantize(value, bits=bits, group_size=16 if bits == 4 else None,
+                                       granularity="group" if bits == 4 else "channel")
+    ids = np.array([[1, 2, 3, 4, 5]])
+    int8 = GPT(CONFIG, params, activations="int8")
+    assert int8.activations == "int8"
+    x = np.random.default_rng(0).standard_normal((3, 32)).astype(np.float32)
+    for name, kernel in (("h.0.mlp.c_fc.weight", w4a8_matmul), ("h.0.attn.c_attn.weight", w8a8_matmul)):
+        w, b = params[name], params[name.replace("weight", "bias")]
+        np.testing.assert_array_equal(functional.linear(x, w, b, "int8"), kernel(x, w) + b)
+    logits, float_act = int8.forward(ids), GPT(CONFIG, params).forward(ids)
+    assert not np.array_equal(logits, float_act)                           # the activations were rounded
+    np.testing.assert_allclose(logits, float_act, rtol=0.05, atol=0.05)    # ... by little
+
+
+def test_int8_activations_refuse_weights_without_an_integer_kernel(model):
+    params = dict(model.params)
+    params["h.1.attn.c_proj.weight"] = mq.quantize(params["h.1.attn.c_proj.weight"], bits=3)
+    with pytest.raises(ValueError, match=r"cannot multiply params\['h.1.attn.c_proj.weight'\]: int8 activations need a 4-bit .* got bits=3"):
+        GPT(CONFIG, params, activations="int8")
+    with pytest.raises(ValueError, match="activations must be one of"):
+        GPT(CONFIG, model.params, activations="int4")
+
+
 def test_expected_shapes_and_parameter_count():
     shapes = expected_shapes(CONFIG)
     assert shapes["h.1.mlp.c_fc.weight"] == (32, 128) and shapes["wpe"] == (24, 32)
