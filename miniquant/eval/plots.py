@@ -17,7 +17,8 @@ def _pyplot():
     return plt
 
 
-#: Colour per granularity, line style per scheme, marker per clipping: 16 kinds stay apart.
+#: Colour per granularity, line style per scheme, marker per clipping (x) and int8 activations
+#: (an open triangle): every kind of the tour stays apart.
 _GRANULARITY_COLOURS = {"tensor": "tab:blue", "channel": "tab:orange", "g32": "tab:green", "g64": "tab:olive",
                         "g128": "tab:purple"}
 
@@ -26,15 +27,19 @@ def _style(kind: str) -> dict:
     """Line style for a recipe kind such as ``"asym g32 mse"`` (the label without the bit-width)."""
     parts = kind.split()
     colour = _GRANULARITY_COLOURS.get(parts[1] if len(parts) > 1 else "", "tab:gray")
-    return {"color": colour, "linestyle": "--" if parts[0] == "asym" else "-",
-            "marker": "x" if "mse" in parts or "percentile" in parts else "o", "markersize": 5}
+    style = {"color": colour, "linestyle": "--" if parts[0] == "asym" else "-",
+             "marker": "x" if "mse" in parts or "percentile" in parts else "o", "markersize": 5}
+    if kind.endswith("+int8 act"):  # the same weights as their float-activation twin: drawn on top of it
+        style.update(marker="^", markersize=9, markerfacecolor="none", markeredgewidth=1.5)
+    return style
 
 
 def plot_knee(records: list[dict], path) -> str:
     """Three panels against bits per weight: KL divergence, bits per byte, arithmetic accuracy.
 
     One line per recipe kind across bit-widths: colour = granularity, dashed = asymmetric,
-    crosses = MSE (or percentile) clipping. The legend sits below the panels.
+    crosses = MSE (or percentile) clipping, open triangles = int8 activations. The legend sits
+    below the panels.
     """
     plt = _pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(15, 5.2))
