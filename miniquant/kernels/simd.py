@@ -22,7 +22,12 @@ Two implementations, equal on every input (``tests/kernels/test_w4a8.py``):
   ``llvm.x86.avx512.vpdpbusd.512`` twice (low nibbles with ``xe``, high nibbles with ``xo``),
   then sum the 16 lanes. Runs of 32 and 16 bytes use the 256- and 128-bit forms.
 
-The kernels call ``q4_q8_dot``, which Numba resolves at compile time to the VNNI version when
+``q4_q8_dot_quads(row, xe, xo, j0)`` returns the four sums of the 16-byte runs from ``j0`` at once
+(four groups of 32 codes from one 512-bit instruction pair, the lanes added in fours by two
+shuffles), so that small groups do not each pay for a 128-bit pair and a lane sum.
+
+The kernels call ``q4_q8_dot`` and ``q4_q8_dot_quads``, which Numba resolves at compile time (and
+inlines: without ``inline="always"`` on the overloads the W4A8 kernel ran 3x slower) to the VNNI version when
 ``_jit.HAS_VNNI`` (the CPU Numba compiles for has AVX-512 VNNI, BW and VL) and to the loop
 otherwise. Without Numba it is the loop, in Python.
 """
@@ -36,8 +41,13 @@ from ._jit import HAS_VNNI, intrinsic, jit_inline, overload
 MAX_DOT_BYTES = (2**31 - 1) // (2 * 15 * 127)
 
 
-def _make_dot_bytes(width: int):
-    """An intrinsic ``f(row, xe, xo, j) -> int32`` over bytes ``j .. j + width - 1`` (no bounds check)."""
+def _make_dot_bytes(width: int, quads: bool = False):
+    """An intrinsic ``f(row, xe, xo, j)`` over bytes ``j .. j + width - 1`` (no bounds check).
+
+    It returns the int32 sum; with ``quads`` (``width = 64``) the four sums of its 16-byte runs
+    instead, as a 4-tuple: a group of 32 codes is 16 bytes, so one 512-bit instruction serves
+    four groups, and two shuffles add each run's four lanes (lanes ``4q .. 4q + 3`` hold run ``q``).
+    """
     from llvmlite import ir
     from numba import types
     from numba.core import cgutils
@@ -47,6 +57,7 @@ def _make_dot_bytes(width: int):
     lanes_t = ir.VectorType(ir.IntType(32), lanes)
     dpbusd = f"llvm.x86.avx512.vpdpbusd.{8 * width}"      # .128, .256 or .512
     reduce = f"llvm.vector.reduce.add.v{lanes}i32"
+    result_t = types.UniTuple(types.int32, 4) if quads else types.int32
 
     def codegen(context, builder, signature, args):
         row, xe, xo, j = args
@@ -62,6 +73,12 @@ def _make_dot_bytes(width: int):
         acc = ir.Constant(lanes_t, [0] * lanes)
         acc = builder.call(fn, [acc, builder.bitcast(low, lanes_t), builder.bitcast(load(1, xe), lanes_t)])
         acc = builder.call(fn, [acc, builder.bitcast(high, lanes_t), builder.bitcast(load(2, xo), lanes_t)])
+        if quads:
+            for step in (1, 2):  # lane i += lane i ^ 1, then lane i += lane i ^ 2: each lane holds its run's sum
+                swapped = builder.shuffle_vector(acc, acc, ir.Constant(lanes_t, [i ^ step for i in range(lanes)]))
+                acc = builder.add(acc, swapped)
+            sums = [builder.extract_element(acc, ir.Constant(ir.IntType(32), 4 * q)) for q in range(4)]
+            return context.make_tuple(builder, result_t, sums)
         total = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.IntType(32), [lanes_t]), reduce)
         return builder.call(total, [acc])
 
@@ -71,15 +88,16 @@ def _make_dot_bytes(width: int):
             for a, dt in ((row, types.uint8), (xe, types.int8), (xo, types.int8))
         )
         if contiguous_bytes and isinstance(j, types.Integer):
-            return types.int32(row, xe, xo, j), codegen
+            return result_t(row, xe, xo, j), codegen
         return None
 
-    typer.__name__ = f"_dot_bytes_{width}"
+    typer.__name__ = f"_dot_bytes_{width}" + ("_quads" if quads else "")
     return intrinsic(typer)
 
 
 if HAS_VNNI:
     _dot_64, _dot_32, _dot_16 = (_make_dot_bytes(w) for w in (64, 32, 16))
+    _dot_64_quads = _make_dot_bytes(64, quads=True)
 
 
 @jit_inline
@@ -137,3 +155,35 @@ def q4_q8_dot(row, xe, xo, j0, nbytes):
 def _q4_q8_dot(row, xe, xo, j0, nbytes):
     chosen = _dot_vnni_unchecked if HAS_VNNI else q4_q8_dot_loop
     return lambda row, xe, xo, j0, nbytes: chosen(row, xe, xo, j0, nbytes)
+
+
+@jit_inline
+def q4_q8_dot_quads_loop(row, xe, xo, j0):
+    """The dot products of the four 16-byte runs from ``j0`` (four groups of 32 codes), as a loop."""
+    return (q4_q8_dot_loop(row, xe, xo, j0, 16), q4_q8_dot_loop(row, xe, xo, j0 + 16, 16),
+            q4_q8_dot_loop(row, xe, xo, j0 + 32, 16), q4_q8_dot_loop(row, xe, xo, j0 + 48, 16))
+
+
+@jit_inline
+def _dot_quads_vnni_unchecked(row, xe, xo, j0):
+    """The four sums from one 512-bit ``vpdpbusd`` pair; reads raw memory (see ``_dot_vnni_unchecked``)."""
+    return _dot_64_quads(row, xe, xo, j0)
+
+
+@jit_inline
+def q4_q8_dot_quads_vnni(row, xe, xo, j0):
+    """``q4_q8_dot_quads`` with VNNI, after checking that the 64 bytes from ``j0`` lie inside the arrays."""
+    if j0 < 0 or j0 + 64 > row.shape[0] or j0 + 64 > xe.shape[0] or j0 + 64 > xo.shape[0]:
+        raise IndexError("q4_q8_dot_quads_vnni: bytes j0 .. j0 + 64 are outside row, xe or xo")
+    return _dot_quads_vnni_unchecked(row, xe, xo, j0)
+
+
+def q4_q8_dot_quads(row, xe, xo, j0):
+    """The dot products of four consecutive 16-byte runs from ``j0``: a 4-tuple of int32."""
+    return q4_q8_dot_quads_loop(row, xe, xo, j0)
+
+
+@overload(q4_q8_dot_quads, inline="always")
+def _q4_q8_dot_quads(row, xe, xo, j0):
+    chosen = _dot_quads_vnni_unchecked if HAS_VNNI else q4_q8_dot_quads_loop
+    return lambda row, xe, xo, j0: chosen(row, xe, xo, j0)

@@ -29,10 +29,10 @@ import numpy as np
 
 from ..tensor import QTensor
 from ._codes import scale_value, zero_value
-from ._jit import jit_exact, prange, threads_for
+from ._jit import jit_exact, jit_inline, prange, threads_for
 from .matmul import qmatmul_tolerance, use_numba
 from .operands import check_activations, weight_operands
-from .simd import q4_q8_dot
+from .simd import q4_q8_dot, q4_q8_dot_quads
 from .w8a8 import quantize_blocks_numba, quantize_per_token
 
 #: Longest group (or K, for per-channel and per-tensor weights) whose int32 sums cannot overflow.
@@ -84,12 +84,21 @@ def w4a8_matmul_reference(x, qt: QTensor) -> np.ndarray:
     return y.reshape(*lead, op.N)
 
 
+@jit_inline
+def _group_term(dot, zeros, scales, i, xsum, step):
+    """One group's float32 term ``float32(dot - z * xsum) * s * dx`` (``i`` = the group's scale index)."""
+    return np.float32(np.int32(dot - np.int32(zero_value(zeros, i, 4)) * xsum)) * scale_value(scales, i) * step
+
+
 def make_w4a8_kernel(group_bytes: int = 0):
     """Build the W4A8 kernel; with ``group_bytes = G // 2`` the group length is a compile-time constant.
 
     A constant length lets LLVM drop the branches of ``q4_q8_dot`` that cannot run (a group of
-    128 is exactly one 64-byte ``vpdpbusd`` run). Kernels built here are cached like any other:
-    the closure constant is part of the cache key.
+    128 is exactly one 64-byte ``vpdpbusd`` run). Groups of 32 (16 bytes) are taken four at a
+    time through ``q4_q8_dot_quads``: one 512-bit instruction pair for four groups instead of four
+    128-bit pairs and four lane sums (measured at 1 x 4096 x 4096: 0.67 ms against 0.89 ms in the
+    same, slow, run). Kernels built here are cached like any other: the closure constant is part of
+    the cache key.
     """
 
     @jit_exact
@@ -98,22 +107,29 @@ def make_w4a8_kernel(group_bytes: int = 0):
 
         One output column per iteration; a group is ``group_size // 2`` bytes of its row, summed by
         ``q4_q8_dot`` (VNNI when the CPU has it). The zero point and the scales are applied once per
-        group, after the integer sum.
+        group, after the integer sum, in the order of the groups.
         """
         M = xe.shape[0]
         N = rows.shape[0]
         nbytes = group_size // 2 if group_bytes == 0 else group_bytes
+        quads = n_groups // 4 if group_bytes == 16 else 0   # a constant 0 unless groups of 32
         for n in prange(N):
             row = rows[n]
             for m in range(M):
                 e = xe[m]
                 o = xo[m]
                 acc = np.float32(0.0)
-                for g in range(n_groups):
+                for q in range(quads):
+                    d0, d1, d2, d3 = q4_q8_dot_quads(row, e, o, 64 * q)
+                    g = 4 * q
                     i = n * stride + g
+                    acc += _group_term(d0, zeros, scales, i, xqsum[m, g], dx[m, g])
+                    acc += _group_term(d1, zeros, scales, i + 1, xqsum[m, g + 1], dx[m, g + 1])
+                    acc += _group_term(d2, zeros, scales, i + 2, xqsum[m, g + 2], dx[m, g + 2])
+                    acc += _group_term(d3, zeros, scales, i + 3, xqsum[m, g + 3], dx[m, g + 3])
+                for g in range(4 * quads, n_groups):
                     dot = q4_q8_dot(row, e, o, g * nbytes, nbytes)
-                    exact = np.int32(dot - np.int32(zero_value(zeros, i, 4)) * xqsum[m, g])
-                    acc += np.float32(exact) * scale_value(scales, i) * dx[m, g]
+                    acc += _group_term(dot, zeros, scales, n * stride + g, xqsum[m, g], dx[m, g])
                 out[m, n] = acc
 
     return w4a8_kernel

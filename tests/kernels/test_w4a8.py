@@ -11,7 +11,9 @@ from miniquant.kernels import (
     HAS_VNNI, MAX_GROUP, quantize_activations, w4a8_error_bound, w4a8_matmul, w4a8_matmul_numba,
     w4a8_matmul_reference,
 )
-from miniquant.kernels.simd import MAX_DOT_BYTES, q4_q8_dot, q4_q8_dot_loop, q4_q8_dot_vnni
+from miniquant.kernels.simd import (
+    MAX_DOT_BYTES, q4_q8_dot, q4_q8_dot_loop, q4_q8_dot_quads, q4_q8_dot_quads_loop, q4_q8_dot_quads_vnni, q4_q8_dot_vnni,
+)
 from miniquant.kernels.w4a8 import SPECIALIZED_GROUPS
 from miniquant.kernels.w8a8 import quantize_blocks_numba
 from miniquant.testing import quantizable_arrays, schemes
@@ -56,10 +58,11 @@ def test_the_dot_products_at_their_extremes():
 
 @st.composite
 def w4a8_cases(draw):
-    """A 4-bit weight (K, N) and activations (M, K): every kernel (specialized groups and the general one)."""
+    """A 4-bit weight (K, N) and activations (M, K): every kernel (specialized groups and the general one),
+    with enough groups of 32 for the four-at-a-time path and its leftovers."""
     granularity = draw(st.sampled_from(["tensor", "channel", "group"]))
     group_size = draw(st.sampled_from([2, 14, 32, 64, 128, 256])) if granularity == "group" else None
-    n_groups = draw(st.sampled_from([1, 2, 3]))
+    n_groups = draw(st.sampled_from([1, 2, 3, 4, 5, 9]))  # groups of 32 run four at a time, then one by one
     K = (group_size or draw(st.sampled_from([2, 30, 128, 160]))) * n_groups
     N = draw(st.integers(1, 9))
     M = draw(st.sampled_from([1, 1, 2, 5]))
@@ -164,3 +167,18 @@ def test_the_vnni_dot_refuses_bytes_outside_its_arrays():
             q4_q8_dot_vnni(row, x, x, j0, nbytes)
     with pytest.raises(IndexError):
         q4_q8_dot_vnni(row, x[:32], x, 0, 64)
+
+
+@given(st.integers(0, 3).flatmap(lambda extra: st.tuples(
+    hnp.arrays(np.uint8, 64 + extra), hnp.arrays(np.int8, 64 + extra, elements=st.integers(-127, 127)),
+    hnp.arrays(np.int8, 64 + extra, elements=st.integers(-127, 127)), st.integers(0, extra))))
+def test_the_four_group_dot_products_are_exact(case):
+    """Four groups of 32 codes (16 bytes each) from one 512-bit instruction pair: each group's own sum."""
+    row, xe, xo, j0 = case
+    expected = tuple(dot_spec(row, xe, xo, j0 + 16 * q, 16) for q in range(4))
+    assert tuple(q4_q8_dot_quads_loop(row, xe, xo, j0)) == expected
+    assert tuple(q4_q8_dot_quads(row, xe, xo, j0)) == expected
+    if HAS_VNNI:
+        assert tuple(q4_q8_dot_quads_vnni(row, xe, xo, j0)) == expected
+        with pytest.raises(IndexError, match="outside row, xe or xo"):
+            q4_q8_dot_quads_vnni(row, xe, xo, len(row) - 63)
