@@ -27,7 +27,7 @@ Two implementations, equal on every input (``tests/kernels/test_w4a8.py``):
 shuffles), so that small groups do not each pay for a 128-bit pair and a lane sum.
 
 The kernels call ``q4_q8_dot`` and ``q4_q8_dot_quads``, which Numba resolves at compile time (and
-inlines: without ``inline="always"`` on the overloads the W4A8 kernel ran 3x slower) to the VNNI version when
+inlines: without ``inline="always"`` on the overloads the W4A8 kernel ran 2-3x slower) to the VNNI version when
 ``_jit.HAS_VNNI`` (the CPU Numba compiles for has AVX-512 VNNI, BW and VL) and to the loop
 otherwise. Without Numba it is the loop, in Python.
 """
