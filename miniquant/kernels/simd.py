@@ -22,11 +22,12 @@ Two implementations, equal on every input (``tests/kernels/test_w4a8.py``):
   ``llvm.x86.avx512.vpdpbusd.512`` twice (low nibbles with ``xe``, high nibbles with ``xo``),
   then sum the 16 lanes. Runs of 32 and 16 bytes use the 256- and 128-bit forms.
 
-``q4_q8_dot_quads(row, xe, xo, j0)`` returns the four sums of the 16-byte runs from ``j0`` at once
-(four groups of 32 codes from one 512-bit instruction pair, the lanes added in fours by two
-shuffles), so that small groups do not each pay for a 128-bit pair and a lane sum.
+``group_terms4(row, xe, xo, j, scales, si, dx_row, xsum_row, g, z0..z3)`` serves groups of 32
+codes (16 bytes) four at a time: one 512-bit instruction pair for the four dot products, two
+shuffles to add each group's lanes, then the zero points and both scales on four lanes at once,
+so that small groups do not each pay for a 128-bit pair, a lane sum and a scalar epilogue.
 
-The kernels call ``q4_q8_dot`` and ``q4_q8_dot_quads``, which Numba resolves at compile time (and
+The kernels call ``q4_q8_dot`` and ``group_terms4``, which Numba resolves at compile time (and
 inlines: without ``inline="always"`` on the overloads the W4A8 kernel ran 2-3x slower) to the VNNI version when
 ``_jit.HAS_VNNI`` (the CPU Numba compiles for has AVX-512 VNNI, BW and VL) and to the loop
 otherwise. Without Numba it is the loop, in Python.
@@ -35,69 +36,128 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._codes import scale_value
 from ._jit import HAS_VNNI, intrinsic, jit_inline, overload
 
 #: Longest run of bytes whose int32 sum cannot overflow: two products of at most 15 * 127 per byte.
 MAX_DOT_BYTES = (2**31 - 1) // (2 * 15 * 127)
 
 
-def _make_dot_bytes(width: int, quads: bool = False):
-    """An intrinsic ``f(row, xe, xo, j)`` over bytes ``j .. j + width - 1`` (no bounds check).
-
-    It returns the int32 sum; with ``quads`` (``width = 64``) the four sums of its 16-byte runs
-    instead, as a 4-tuple: a group of 32 codes is 16 bytes, so one 512-bit instruction serves
-    four groups, and two shuffles add each run's four lanes (lanes ``4q .. 4q + 3`` hold run ``q``).
-    """
+def _make_dot_bytes(width: int):
+    """An intrinsic ``f(row, xe, xo, j) -> int32`` over bytes ``j .. j + width - 1`` (no bounds check)."""
     from llvmlite import ir
     from numba import types
     from numba.core import cgutils
 
-    lanes = width // 4
-    bytes_t = ir.VectorType(ir.IntType(8), width)
-    lanes_t = ir.VectorType(ir.IntType(32), lanes)
-    dpbusd = f"llvm.x86.avx512.vpdpbusd.{8 * width}"      # .128, .256 or .512
-    reduce = f"llvm.vector.reduce.add.v{lanes}i32"
-    result_t = types.UniTuple(types.int32, 4) if quads else types.int32
+    lanes_t = ir.VectorType(ir.IntType(32), width // 4)
+    reduce = f"llvm.vector.reduce.add.v{width // 4}i32"
 
     def codegen(context, builder, signature, args):
-        row, xe, xo, j = args
-
-        def load(position, array):
-            data = context.make_array(signature.args[position])(context, builder, array).data
-            return builder.load(builder.bitcast(builder.gep(data, [j]), bytes_t.as_pointer()), align=1)
-
-        codes = load(0, row)
-        low = builder.and_(codes, ir.Constant(bytes_t, [15] * width))   # u8: code 2j
-        high = builder.lshr(codes, ir.Constant(bytes_t, [4] * width))   # u8: code 2j + 1
-        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(lanes_t, [lanes_t] * 3), dpbusd)
-        acc = ir.Constant(lanes_t, [0] * lanes)
-        acc = builder.call(fn, [acc, builder.bitcast(low, lanes_t), builder.bitcast(load(1, xe), lanes_t)])
-        acc = builder.call(fn, [acc, builder.bitcast(high, lanes_t), builder.bitcast(load(2, xo), lanes_t)])
-        if quads:
-            for step in (1, 2):  # lane i += lane i ^ 1, then lane i += lane i ^ 2: each lane holds its run's sum
-                swapped = builder.shuffle_vector(acc, acc, ir.Constant(lanes_t, [i ^ step for i in range(lanes)]))
-                acc = builder.add(acc, swapped)
-            sums = [builder.extract_element(acc, ir.Constant(ir.IntType(32), 4 * q)) for q in range(4)]
-            return context.make_tuple(builder, result_t, sums)
+        acc = _dpbusd_nibbles(context, builder, signature, args, width)
         total = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.IntType(32), [lanes_t]), reduce)
         return builder.call(total, [acc])
 
     def typer(typingctx, row, xe, xo, j):
-        contiguous_bytes = all(
-            isinstance(a, types.Array) and a.ndim == 1 and a.layout == "C" and a.dtype == dt
-            for a, dt in ((row, types.uint8), (xe, types.int8), (xo, types.int8))
-        )
-        if contiguous_bytes and isinstance(j, types.Integer):
-            return result_t(row, xe, xo, j), codegen
+        if _packed_operands(row, xe, xo) and isinstance(j, types.Integer):
+            return types.int32(row, xe, xo, j), codegen
         return None
 
-    typer.__name__ = f"_dot_bytes_{width}" + ("_quads" if quads else "")
+    typer.__name__ = f"_dot_bytes_{width}"
+    return intrinsic(typer)
+
+
+def _packed_operands(row, xe, xo) -> bool:
+    """Typing check: ``row`` contiguous uint8, ``xe`` and ``xo`` contiguous int8, all 1-D."""
+    from numba import types
+
+    return all(
+        isinstance(a, types.Array) and a.ndim == 1 and a.layout == "C" and a.dtype == dt
+        for a, dt in ((row, types.uint8), (xe, types.int8), (xo, types.int8))
+    )
+
+
+def _element_pointer(context, builder, array_type, array, index, vector_type):
+    """LLVM pointer to ``array[index]``, typed as a pointer to ``vector_type`` (for an unaligned vector load)."""
+    data = context.make_array(array_type)(context, builder, array).data
+    return builder.bitcast(builder.gep(data, [index]), vector_type.as_pointer())
+
+
+def _dpbusd_nibbles(context, builder, signature, args, width):
+    """IR: the int32 lanes of ``vpdpbusd`` over ``width`` packed bytes from ``j`` (args ``row, xe, xo, j``)."""
+    from llvmlite import ir
+    from numba.core import cgutils
+
+    row, xe, xo, j = args[:4]
+    lanes_t = ir.VectorType(ir.IntType(32), width // 4)
+    bytes_t = ir.VectorType(ir.IntType(8), width)
+    load = lambda k, a: builder.load(_element_pointer(context, builder, signature.args[k], a, j, bytes_t), align=1)  # noqa: E731
+    codes = load(0, row)
+    low = builder.and_(codes, ir.Constant(bytes_t, [15] * width))   # u8: code 2j
+    high = builder.lshr(codes, ir.Constant(bytes_t, [4] * width))   # u8: code 2j + 1
+    name = f"llvm.x86.avx512.vpdpbusd.{8 * width}"                   # .128, .256 or .512
+    fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(lanes_t, [lanes_t] * 3), name)
+    acc = ir.Constant(lanes_t, [0] * (width // 4))
+    acc = builder.call(fn, [acc, builder.bitcast(low, lanes_t), builder.bitcast(load(1, xe), lanes_t)])
+    return builder.call(fn, [acc, builder.bitcast(high, lanes_t), builder.bitcast(load(2, xo), lanes_t)])
+
+
+def _make_group_terms4():
+    """An intrinsic: the float32 terms of four groups of 32 codes (64 bytes from ``j``), no bounds check.
+
+    ``f(row, xe, xo, j, scales, si, dx_row, xsum_row, g, z0, z1, z2, z3) -> (t0, t1, t2, t3)`` with
+    ``t_q = float32(dot_q - z_q * xsum_row[g + q]) * s[si + q] * dx_row[g + q]``: one 512-bit
+    ``vpdpbusd`` pair for the four dot products, two shuffles to add each group's four lanes, then
+    the zero points, the int-to-float conversion and both scales on four lanes at once (float16
+    scales widened exactly, ``vcvtph2ps``). The same float32 operations in the same order as the
+    scalar ``group_terms4_loop``, so the results are equal bit for bit.
+    """
+    from llvmlite import ir
+    from numba import types
+
+    lanes_t = ir.VectorType(ir.IntType(32), 16)
+    int4 = ir.VectorType(ir.IntType(32), 4)
+    float4 = ir.VectorType(ir.FloatType(), 4)
+    result_t = types.UniTuple(types.float32, 4)
+
+    def codegen(context, builder, signature, args):
+        acc = _dpbusd_nibbles(context, builder, signature, args, 64)
+        for step in (1, 2):  # lane i += lane i ^ 1, then lane i += lane i ^ 2: lanes 4q..4q+3 = group q's sum
+            acc = builder.add(acc, builder.shuffle_vector(acc, acc, ir.Constant(lanes_t, [i ^ step for i in range(16)])))
+        dots = builder.shuffle_vector(acc, acc, ir.Constant(int4, [0, 4, 8, 12]))
+        scales, si, dx_row, xsum_row, g = args[4:9]
+        zeros = ir.Constant(int4, ir.Undefined)
+        for q in range(4):
+            zq = context.cast(builder, args[9 + q], signature.args[9 + q], types.int32)
+            zeros = builder.insert_element(zeros, zq, ir.Constant(ir.IntType(32), q))
+        xsum = builder.load(_element_pointer(context, builder, signature.args[7], xsum_row, g, int4), align=1)
+        exact = builder.sub(dots, builder.mul(zeros, xsum))
+        if signature.args[4].dtype == types.uint16:   # float16 scales, stored as their bits
+            half4 = ir.VectorType(ir.IntType(16), 4)
+            bits = builder.load(_element_pointer(context, builder, signature.args[4], scales, si, half4), align=1)
+            s = builder.fpext(builder.bitcast(bits, ir.VectorType(ir.HalfType(), 4)), float4)
+        else:
+            s = builder.load(_element_pointer(context, builder, signature.args[4], scales, si, float4), align=1)
+        dx = builder.load(_element_pointer(context, builder, signature.args[6], dx_row, g, float4), align=1)
+        terms = builder.fmul(builder.fmul(builder.sitofp(exact, float4), s), dx)
+        values = [builder.extract_element(terms, ir.Constant(ir.IntType(32), q)) for q in range(4)]
+        return context.make_tuple(builder, result_t, values)
+
+    def typer(typingctx, row, xe, xo, j, scales, si, dx_row, xsum_row, g, z0, z1, z2, z3):
+        contiguous = lambda a, dtypes: isinstance(a, types.Array) and a.ndim == 1 and a.layout == "C" and a.dtype in dtypes  # noqa: E731
+        ok = (_packed_operands(row, xe, xo) and contiguous(scales, (types.uint16, types.float32))
+              and contiguous(dx_row, (types.float32,)) and contiguous(xsum_row, (types.int32,))
+              and all(isinstance(v, types.Integer) for v in (j, si, g, z0, z1, z2, z3)))
+        if ok:
+            return result_t(row, xe, xo, j, scales, si, dx_row, xsum_row, g, z0, z1, z2, z3), codegen
+        return None
+
+    typer.__name__ = "_group_terms4"
     return intrinsic(typer)
 
 
 if HAS_VNNI:
     _dot_64, _dot_32, _dot_16 = (_make_dot_bytes(w) for w in (64, 32, 16))
-    _dot_64_quads = _make_dot_bytes(64, quads=True)
+    _group_terms4_intrinsic = _make_group_terms4()
 
 
 @jit_inline
@@ -158,32 +218,40 @@ def _q4_q8_dot(row, xe, xo, j0, nbytes):
 
 
 @jit_inline
-def q4_q8_dot_quads_loop(row, xe, xo, j0):
-    """The dot products of the four 16-byte runs from ``j0`` (four groups of 32 codes), as a loop."""
-    return (q4_q8_dot_loop(row, xe, xo, j0, 16), q4_q8_dot_loop(row, xe, xo, j0 + 16, 16),
-            q4_q8_dot_loop(row, xe, xo, j0 + 32, 16), q4_q8_dot_loop(row, xe, xo, j0 + 48, 16))
+def group_terms4_loop(row, xe, xo, j, scales, si, dx_row, xsum_row, g, z0, z1, z2, z3):
+    """The four float32 group terms of ``_make_group_terms4``, one group at a time (the specification)."""
+    t0 = np.float32(np.int32(q4_q8_dot_loop(row, xe, xo, j, 16) - np.int32(z0) * xsum_row[g])) * scale_value(scales, si) * dx_row[g]
+    t1 = (np.float32(np.int32(q4_q8_dot_loop(row, xe, xo, j + 16, 16) - np.int32(z1) * xsum_row[g + 1]))
+          * scale_value(scales, si + 1) * dx_row[g + 1])
+    t2 = (np.float32(np.int32(q4_q8_dot_loop(row, xe, xo, j + 32, 16) - np.int32(z2) * xsum_row[g + 2]))
+          * scale_value(scales, si + 2) * dx_row[g + 2])
+    t3 = (np.float32(np.int32(q4_q8_dot_loop(row, xe, xo, j + 48, 16) - np.int32(z3) * xsum_row[g + 3]))
+          * scale_value(scales, si + 3) * dx_row[g + 3])
+    return t0, t1, t2, t3
 
 
 @jit_inline
-def _dot_quads_vnni_unchecked(row, xe, xo, j0):
-    """The four sums from one 512-bit ``vpdpbusd`` pair; reads raw memory (see ``_dot_vnni_unchecked``)."""
-    return _dot_64_quads(row, xe, xo, j0)
+def _group_terms4_vnni_unchecked(row, xe, xo, j, scales, si, dx_row, xsum_row, g, z0, z1, z2, z3):
+    """The VNNI intrinsic; reads raw memory (see ``_dot_vnni_unchecked``)."""
+    return _group_terms4_intrinsic(row, xe, xo, j, scales, si, dx_row, xsum_row, g, z0, z1, z2, z3)
 
 
 @jit_inline
-def q4_q8_dot_quads_vnni(row, xe, xo, j0):
-    """``q4_q8_dot_quads`` with VNNI, after checking that the 64 bytes from ``j0`` lie inside the arrays."""
-    if j0 < 0 or j0 + 64 > row.shape[0] or j0 + 64 > xe.shape[0] or j0 + 64 > xo.shape[0]:
-        raise IndexError("q4_q8_dot_quads_vnni: bytes j0 .. j0 + 64 are outside row, xe or xo")
-    return _dot_quads_vnni_unchecked(row, xe, xo, j0)
+def group_terms4_vnni(row, xe, xo, j, scales, si, dx_row, xsum_row, g, z0, z1, z2, z3):
+    """``group_terms4`` with VNNI, after checking every range it reads."""
+    if (j < 0 or j + 64 > row.shape[0] or j + 64 > xe.shape[0] or j + 64 > xo.shape[0] or si < 0
+            or si + 4 > scales.shape[0] or g < 0 or g + 4 > dx_row.shape[0] or g + 4 > xsum_row.shape[0]):
+        raise IndexError("group_terms4_vnni: a range is outside its array")
+    return _group_terms4_vnni_unchecked(row, xe, xo, j, scales, si, dx_row, xsum_row, g, z0, z1, z2, z3)
 
 
-def q4_q8_dot_quads(row, xe, xo, j0):
-    """The dot products of four consecutive 16-byte runs from ``j0``: a 4-tuple of int32."""
-    return q4_q8_dot_quads_loop(row, xe, xo, j0)
+def group_terms4(row, xe, xo, j, scales, si, dx_row, xsum_row, g, z0, z1, z2, z3):
+    """Four groups of 32 codes at once: their float32 terms ``float32(dot - z * xsum) * s * dx`` (a 4-tuple)."""
+    return group_terms4_loop(row, xe, xo, j, scales, si, dx_row, xsum_row, g, z0, z1, z2, z3)
 
 
-@overload(q4_q8_dot_quads, inline="always")
-def _q4_q8_dot_quads(row, xe, xo, j0):
-    chosen = _dot_quads_vnni_unchecked if HAS_VNNI else q4_q8_dot_quads_loop
-    return lambda row, xe, xo, j0: chosen(row, xe, xo, j0)
+@overload(group_terms4, inline="always")
+def _group_terms4(row, xe, xo, j, scales, si, dx_row, xsum_row, g, z0, z1, z2, z3):
+    chosen = _group_terms4_vnni_unchecked if HAS_VNNI else group_terms4_loop
+    return lambda row, xe, xo, j, scales, si, dx_row, xsum_row, g, z0, z1, z2, z3: chosen(
+        row, xe, xo, j, scales, si, dx_row, xsum_row, g, z0, z1, z2, z3)

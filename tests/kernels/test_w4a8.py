@@ -12,7 +12,7 @@ from miniquant.kernels import (
     w4a8_matmul_reference,
 )
 from miniquant.kernels.simd import (
-    MAX_DOT_BYTES, q4_q8_dot, q4_q8_dot_loop, q4_q8_dot_quads, q4_q8_dot_quads_loop, q4_q8_dot_quads_vnni, q4_q8_dot_vnni,
+    MAX_DOT_BYTES, group_terms4, group_terms4_loop, group_terms4_vnni, q4_q8_dot, q4_q8_dot_loop, q4_q8_dot_vnni,
 )
 from miniquant.kernels.w4a8 import SPECIALIZED_GROUPS
 from miniquant.kernels.w8a8 import quantize_blocks_numba
@@ -171,14 +171,26 @@ def test_the_vnni_dot_refuses_bytes_outside_its_arrays():
 
 @given(st.integers(0, 3).flatmap(lambda extra: st.tuples(
     hnp.arrays(np.uint8, 64 + extra), hnp.arrays(np.int8, 64 + extra, elements=st.integers(-127, 127)),
-    hnp.arrays(np.int8, 64 + extra, elements=st.integers(-127, 127)), st.integers(0, extra))))
-def test_the_four_group_dot_products_are_exact(case):
-    """Four groups of 32 codes (16 bytes each) from one 512-bit instruction pair: each group's own sum."""
-    row, xe, xo, j0 = case
-    expected = tuple(dot_spec(row, xe, xo, j0 + 16 * q, 16) for q in range(4))
-    assert tuple(q4_q8_dot_quads_loop(row, xe, xo, j0)) == expected
-    assert tuple(q4_q8_dot_quads(row, xe, xo, j0)) == expected
+    hnp.arrays(np.int8, 64 + extra, elements=st.integers(-127, 127)), st.integers(0, extra),
+    hnp.arrays(np.float16, 5, elements=st.floats(2.0**-13, 60000, width=16)), st.integers(0, 1),
+    hnp.arrays(np.float32, 5, elements=st.floats(2.0**-60, 2.0**20, width=32)),
+    hnp.arrays(np.int32, 5, elements=st.integers(-127 * 32, 127 * 32)), st.integers(0, 1),
+    st.lists(st.integers(0, 15), min_size=4, max_size=4), st.booleans())))
+def test_four_group_terms_are_the_scalar_ones_bit_for_bit(case):
+    """Four groups of 32 codes from one 512-bit instruction pair and a vector epilogue: each group's float32 term."""
+    row, xe, xo, j, half_scales, si, dx_row, xsum_row, g, zs, float16 = case
+    scales = half_scales.view(np.uint16) if float16 else half_scales.astype(np.float32)
+    expected = tuple(
+        np.float32(dot_spec(row, xe, xo, j + 16 * q, 16) - zs[q] * int(xsum_row[g + q]))
+        * half_scales[si + q].astype(np.float32) * dx_row[g + q]
+        for q in range(4)
+    )
+    args = (row, xe, xo, j, scales, si, dx_row, xsum_row, g, *zs)
+    assert tuple(group_terms4_loop(*args)) == expected
+    assert tuple(group_terms4(*args)) == expected
     if HAS_VNNI:
-        assert tuple(q4_q8_dot_quads_vnni(row, xe, xo, j0)) == expected
-        with pytest.raises(IndexError, match="outside row, xe or xo"):
-            q4_q8_dot_quads_vnni(row, xe, xo, len(row) - 63)
+        assert tuple(group_terms4_vnni(*args)) == expected
+        with pytest.raises(IndexError, match="outside its array"):
+            group_terms4_vnni(row, xe, xo, len(row) - 63, *args[4:])
+        with pytest.raises(IndexError, match="outside its array"):
+            group_terms4_vnni(*args[:8], 2, *zs)
