@@ -86,8 +86,10 @@ def cmd_bench(args) -> int:
     rounds, reps = (2, 3) if args.quick else (args.rounds, args.reps)
     bandwidth = speed.streaming_bandwidth(64 * 2**20 if args.quick else 512 * 2**20)
     records = []
+    if args.cold:
+        print(f"cold caches: {speed.EVICT_BYTES // 2**20} MB of other data are read before every timed call")
     for shape in shapes:
-        records += speed.bench_shape(shape, bandwidth=bandwidth, rounds=rounds, reps=reps)
+        records += speed.bench_shape(shape, bandwidth=bandwidth, rounds=rounds, reps=reps, cold=args.cold)
         print(f"... {shape[0]}x{shape[1]}x{shape[2]} done", file=sys.stderr, flush=True)
     print(speed.format_records(records, bandwidth))
     k = 1024 if args.quick else 4096
@@ -515,6 +517,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--shapes", type=_shapes, help="comma-separated M x K x N, e.g. 1x4096x4096,512x4096x4096")
     bench.add_argument("--rounds", type=int, default=3, help="rounds per ratio; the median is reported (default 3)")
     bench.add_argument("--reps", type=int, default=10, help="timed calls per round after warm-up (default 10)")
+    bench.add_argument("--cold", action="store_true",
+                       help="read 64 MB of other data before every timed call, as a model's other layers would: "
+                       "weights come from memory, not from the cache a repeated call leaves them in")
     bench.add_argument("--no-compile", action="store_true", help="skip the cold/warm compile-time measurement")
     bench.add_argument("--json", help="also save the records to this JSON file")
     bench.set_defaults(func=cmd_bench)

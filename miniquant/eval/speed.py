@@ -62,24 +62,45 @@ FORMATS = (
 _OPS = {"qmatmul": qmatmul, "w8a8": w8a8_matmul, "w4a8": w4a8_matmul}
 
 
-def median_time(fn, *, reps: int = 10, warmup: int = 2) -> float:
-    """Median wall time of ``fn()`` in seconds over ``reps`` calls after ``warmup`` calls."""
+def median_time(fn, *, reps: int = 10, warmup: int = 2, before=None) -> float:
+    """Median wall time of ``fn()`` in seconds over ``reps`` calls after ``warmup`` calls.
+
+    ``before``, if given, runs (untimed) before every timed call, e.g. ``evict_caches``.
+    """
     for _ in range(warmup):
         fn()
     times = []
     for _ in range(reps):
+        if before is not None:
+            before()
         t0 = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t0)
     return float(np.median(times))
 
 
-def compare(baseline, candidate, *, rounds: int = 3, reps: int = 10) -> dict:
-    """Median times of both and the median over rounds of ``t_baseline / t_candidate``."""
+#: Bytes read by ``evict_caches``: twice the 32 MB last-level cache of the development machine.
+EVICT_BYTES = 64 * 2**20
+_evict_buffer: list[np.ndarray] = []
+
+
+def evict_caches() -> None:
+    """Read ``EVICT_BYTES`` of other data, so that the next call finds its weights in memory, not in cache.
+
+    Repeated calls on one matrix keep part of it in the last-level cache (all of it, for a 4-bit
+    4096 x 4096 weight of 8.6 MB); in a model, the other layers' weights evict it between two uses.
+    """
+    if not _evict_buffer or _evict_buffer[0].nbytes != EVICT_BYTES:
+        _evict_buffer[:] = [np.ones(EVICT_BYTES // 4, np.float32)]
+    _evict_buffer[0].sum()
+
+
+def compare(baseline, candidate, *, rounds: int = 3, reps: int = 10, before=None) -> dict:
+    """Median times of both and the median over rounds of ``t_baseline / t_candidate`` (``before``: see ``median_time``)."""
     tb, tc = [], []
     for _ in range(rounds):
-        tb.append(median_time(baseline, reps=reps))
-        tc.append(median_time(candidate, reps=reps))
+        tb.append(median_time(baseline, reps=reps, before=before))
+        tc.append(median_time(candidate, reps=reps, before=before))
     ratios = np.array(tb) / np.array(tc)
     return {"t_baseline": float(np.median(tb)), "t_kernel": float(np.median(tc)), "ratio": float(np.median(ratios))}
 
@@ -105,8 +126,9 @@ class BenchRecord:
     bandwidth_fraction: float
 
 
-def bench_shape(shape, formats=FORMATS, *, bandwidth: float, rounds: int = 3, reps: int = 10, seed: int = 0) -> list[BenchRecord]:
-    """Time every format on one ``(M, K, N)`` shape against ``x @ w`` in float32."""
+def bench_shape(shape, formats=FORMATS, *, bandwidth: float, rounds: int = 3, reps: int = 10, seed: int = 0,
+                cold: bool = False) -> list[BenchRecord]:
+    """Time every format on one ``(M, K, N)`` shape against ``x @ w`` in float32 (``cold``: ``evict_caches`` before every call)."""
     M, K, N = shape
     rng = np.random.default_rng(seed)
     w = rng.standard_normal((K, N), dtype=np.float32)
@@ -116,7 +138,8 @@ def bench_shape(shape, formats=FORMATS, *, bandwidth: float, rounds: int = 3, re
         options = dict(options)
         op = options.pop("op", "qmatmul")
         qt = quantize(w, **options)
-        result = compare(lambda: x @ w, lambda: _OPS[op](x, qt), rounds=rounds, reps=reps)
+        result = compare(lambda: x @ w, lambda: _OPS[op](x, qt), rounds=rounds, reps=reps,
+                         before=evict_caches if cold else None)
         path = kernel_path(op, M)
         gbps = qt.nbytes / result["t_kernel"] / 1e9
         records.append(BenchRecord(shape, label, path, qt.nbytes, result["t_baseline"] * 1e3, result["t_kernel"] * 1e3,

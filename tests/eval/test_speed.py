@@ -28,3 +28,14 @@ def test_bench_command_runs_quickly(capsys, tmp_path):
     assert main(["bench", "--quick", "--shapes", "1x256x64", "--no-compile", "--json", str(out)]) == 0
     text = capsys.readouterr().out
     assert "streaming read bandwidth" in text and "tile+BLAS" in text and out.exists()
+
+
+def test_bench_with_cold_caches_reads_other_data_before_every_call(capsys, monkeypatch):
+    calls = []
+    monkeypatch.setattr(speed, "EVICT_BYTES", 2**20)
+    original = speed.evict_caches
+    monkeypatch.setattr(speed, "evict_caches", lambda: (calls.append(1), original()))
+    assert main(["bench", "--quick", "--cold", "--shapes", "1x256x64", "--no-compile"]) == 0
+    out = capsys.readouterr().out
+    assert "cold caches: 1 MB of other data are read before every timed call" in out
+    assert len(calls) == len(speed.FORMATS) * 2 * 2 * 3  # formats x (numpy, kernel) x rounds x reps
