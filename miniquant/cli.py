@@ -282,7 +282,8 @@ def _models(args) -> list[tuple[str, object]]:
         if activations != "float":
             raise ValueError("--activations int8 needs a quantized model: give --bits, or a quantized --model")
         return [("float32", model)]
-    model = GPT(model.config, model.params, activations=activations)
+    if activations != "float":
+        model = GPT(model.config, model.params, activations=activations)
     source = meta.get("source")
     try:
         float_model = _load(None if source in (None, "shipped") else source)

@@ -13,6 +13,7 @@ Nothing here is a test: ``benchmarks/bench_kernels.py`` and ``miniquant bench`` 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import subprocess
 import sys
@@ -81,7 +82,11 @@ def median_time(fn, *, reps: int = 10, warmup: int = 2, before=None) -> float:
 
 #: Bytes read by ``evict_caches``: twice the 32 MB last-level cache of the development machine.
 EVICT_BYTES = 64 * 2**20
-_evict_buffer: list[np.ndarray] = []
+
+
+@functools.lru_cache(maxsize=1)
+def _evict_buffer(nbytes: int) -> np.ndarray:
+    return np.ones(nbytes // 4, np.float32)
 
 
 def evict_caches() -> None:
@@ -90,9 +95,7 @@ def evict_caches() -> None:
     Repeated calls on one matrix keep part of it in the last-level cache (all of it, for a 4-bit
     4096 x 4096 weight of 8.6 MB); in a model, the other layers' weights evict it between two uses.
     """
-    if not _evict_buffer or _evict_buffer[0].nbytes != EVICT_BYTES:
-        _evict_buffer[:] = [np.ones(EVICT_BYTES // 4, np.float32)]
-    _evict_buffer[0].sum()
+    _evict_buffer(EVICT_BYTES).sum()
 
 
 def compare(baseline, candidate, *, rounds: int = 3, reps: int = 10, before=None) -> dict:

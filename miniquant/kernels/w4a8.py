@@ -28,18 +28,19 @@ from __future__ import annotations
 import numpy as np
 
 from ..tensor import QTensor
-from ._codes import scale_value, zero_value
-from ._jit import jit_exact, jit_inline, prange, threads_for
+from ._codes import zero_value
+from ._jit import jit_exact, prange, threads_for
 from .matmul import qmatmul_tolerance, use_numba
 from .operands import check_activations, weight_operands
-from .simd import group_terms4, q4_q8_dot
+from .simd import group_term, group_terms4, q4_q8_dot
 from .w8a8 import quantize_blocks_numba, quantize_per_token
 
 #: Longest group (or K, for per-channel and per-tensor weights) whose int32 sums cannot overflow.
 MAX_GROUP = (2**31 - 1) // (127 * 15)
 
 
-def _check_weight(qt: QTensor):
+def check_w4a8_weight(qt: QTensor):
+    """The kernel operands of ``qt``, or ``ValueError`` if W4A8 cannot multiply it (4 bits, even groups, no overflow)."""
     op = weight_operands(qt)
     if op.bits != 4:
         raise ValueError(f"W4A8 needs a 4-bit weight, got bits={op.bits}")
@@ -67,7 +68,7 @@ def quantize_activations(x, group_size: int) -> tuple[np.ndarray, np.ndarray]:
 
 def w4a8_matmul_reference(x, qt: QTensor) -> np.ndarray:
     """NumPy specification (module docstring): quantize ``x`` per group, exact integer sums, then scale."""
-    op = _check_weight(qt)
+    op = check_w4a8_weight(qt)
     x2, lead = check_activations(x, op.K)
     M, G, n_groups = x2.shape[0], op.group_size, op.n_groups
     xq, dx = quantize_activations(x2, G)
@@ -82,12 +83,6 @@ def w4a8_matmul_reference(x, qt: QTensor) -> np.ndarray:
         assert np.abs(exact).max() < 2**31  # guaranteed by MAX_GROUP
         y += exact.astype(np.int32).astype(np.float32) * s[g] * dx[:, g:g + 1]
     return y.reshape(*lead, op.N)
-
-
-@jit_inline
-def _group_term(dot, zeros, scales, i, xsum, step):
-    """One group's float32 term ``float32(dot - z * xsum) * s * dx`` (``i`` = the group's scale index)."""
-    return np.float32(np.int32(dot - np.int32(zero_value(zeros, i, 4)) * xsum)) * scale_value(scales, i) * step
 
 
 def make_w4a8_kernel(group_bytes: int = 0):
@@ -134,7 +129,8 @@ def make_w4a8_kernel(group_bytes: int = 0):
                     acc += t3
                 for g in range(4 * quads, n_groups):
                     dot = q4_q8_dot(row, e, o, g * nbytes, nbytes)
-                    acc += _group_term(dot, zeros, scales, n * stride + g, xqsum[m, g], dx[m, g])
+                    i = n * stride + g
+                    acc += group_term(dot, zero_value(zeros, i, 4), scales, i, xqsum[m, g], dx[m, g])
                 out[m, n] = acc
 
     return w4a8_kernel
@@ -153,7 +149,7 @@ def w4a8_kernel_for(group_size: int):
 
 def w4a8_matmul_numba(x, qt: QTensor) -> np.ndarray:
     """The Numba W4A8 path: activations quantized in Numba, then the int32 kernel; bitwise equal to the reference."""
-    op = _check_weight(qt)
+    op = check_w4a8_weight(qt)
     x2, lead = check_activations(x, op.K)
     M, K, N = x2.shape[0], op.K, op.N
     xq = np.empty((M, K), np.int8)
@@ -203,7 +199,7 @@ def w4a8_error_bound(x, qt: QTensor) -> np.ndarray:
     The activation rounding, ``sum_k |w[k, n]| * dx[m, g(k)] / 2`` (each ``x`` moves by at most
     half its step), plus float32 rounding: ``qmatmul_tolerance`` for both sides. Computed in float64.
     """
-    op = _check_weight(qt)
+    op = check_w4a8_weight(qt)
     x2, lead = check_activations(x, op.K)
     _, dx = quantize_activations(x2, op.group_size)
     step = np.repeat(dx.astype(np.float64), op.group_size, axis=1)                  # [M, K]

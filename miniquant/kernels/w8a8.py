@@ -88,7 +88,8 @@ def quantize_blocks_numba(x, block, xq, xqsum, scale):
             xqsum[m, b] = total
 
 
-def _check_weight(qt: QTensor):
+def check_w8a8_weight(qt: QTensor):
+    """The kernel operands of ``qt``, or ``ValueError`` if W8A8 cannot multiply it (8-bit symmetric, tensor or channel)."""
     op = weight_operands(qt)
     spec = qt.spec
     if spec.bits != 8 or spec.scheme != "symmetric" or spec.granularity == "group":
@@ -103,7 +104,7 @@ def _check_weight(qt: QTensor):
 
 def w8a8_matmul_reference(x, qt: QTensor) -> np.ndarray:
     """NumPy specification: quantize ``x`` per token, exact integer matmul, then scale."""
-    op = _check_weight(qt)
+    op = check_w8a8_weight(qt)
     x2, lead = check_activations(x, op.K)
     xq, sx = quantize_per_token(x2)
     acc = xq.astype(np.int64) @ qt.codes.astype(np.int64)          # [M, K] @ [K, N], exact
@@ -273,7 +274,7 @@ def w8a8_matmul_numba(x, qt: QTensor, *, chunks: bool | None = None) -> np.ndarr
     260 ms at M = 1 / 8 / 32 / 128 / 512, the chunks 35 / 56 / 86 / 117 / 343 ms, NumPy float32
     ``x @ w`` 4.4 / 14.5 / 24.6 / 68 / 228 ms.
     """
-    op = _check_weight(qt)
+    op = check_w8a8_weight(qt)
     x2, lead = check_activations(x, op.K)
     M = x2.shape[0]
     xq, xqsum, sx = np.empty((M, op.K), np.int8), np.empty((M, 1), np.int32), np.empty((M, 1), np.float32)

@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..kernels import qmatmul, w4a8_matmul, w8a8_matmul
-from ..kernels.w4a8 import _check_weight as _check_w4a8
-from ..kernels.w8a8 import _check_weight as _check_w8a8
+from ..kernels.w4a8 import check_w4a8_weight
+from ..kernels.w8a8 import check_w8a8_weight
 from ..tensor import QTensor
 
 #: How ``linear`` multiplies a quantized weight: float32 activations, or activations rounded to int8.
@@ -51,10 +51,10 @@ def int8_activation_matmul(w: QTensor):
     symmetric weights per tensor or per channel: ``w8a8_matmul``.
     """
     if w.spec.bits == 4:
-        _check_w4a8(w)
+        check_w4a8_weight(w)
         return w4a8_matmul
     if w.spec.bits == 8:
-        _check_w8a8(w)
+        check_w8a8_weight(w)
         return w8a8_matmul
     raise ValueError(f"int8 activations need a 4-bit weight (W4A8) or an 8-bit one (W8A8), got bits={w.spec.bits}")
 
