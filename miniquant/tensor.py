@@ -13,6 +13,12 @@ column ``n`` follow each other, group after group, and ``stored_scale`` has shap
 ``(N, K // G)``. The kernels read exactly these arrays (``miniquant.kernels``). The public
 views ``.codes``, ``.scale`` and ``.zero_point`` are in the original order.
 
+Validation lives here, once: whichever way a QTensor is built (``quantize``, ``from_codes``,
+a checkpoint, a method), the constructor refuses codes above ``qmax`` (a restricted symmetric
+range leaves the top unsigned code unused), padding bits that are not zero, and scales that are
+not finite and positive, so no kernel ever computes with values the reference would refuse.
+The spec's ``axis`` is normalised to ``0..ndim-1`` (``axis=-1`` is the last axis).
+
 The shape and the ``QuantSpec`` are per-tensor metadata (a file would keep them in its
 header, a few dozen bytes) and are not counted, as in llama.cpp's bits-per-weight.
 Tests: ``tests/test_tensor.py``.
@@ -23,6 +29,7 @@ import numpy as np
 
 from .packing import pack_codes, packed_nbytes, unpack_codes
 from .quant import QuantSpec, choose_qparams, code_dtype, dequantize_affine, make_spec, quantize_affine
+from .quant._checks import check_axis
 from .quant.blocks import params_shape
 
 
@@ -34,6 +41,24 @@ def _stored_shape(shape: tuple[int, ...], axis: int) -> tuple[int, ...]:
 def _to_stored(a: np.ndarray, axis: int) -> np.ndarray:
     """``a`` with ``axis`` moved last, C-contiguous."""
     return np.ascontiguousarray(np.moveaxis(a, axis, -1))
+
+
+def _check_stream(name: str, packed: np.ndarray, count: int, bits: int, top: int) -> None:
+    """Unsigned ``bits``-bit codes in ``packed`` must be ``<= top`` and the padding bits zero."""
+    if top < 2**bits - 1:
+        if bits == 8:
+            bad = int(packed.max(initial=0)) > top
+        elif bits == 4 and count % 2 == 0:  # the common case, without unpacking
+            bad = bool(np.any((packed & 15) > top) | np.any((packed >> 4) > top))
+        else:
+            bad = int(unpack_codes(packed, bits, count).max(initial=0)) > top
+        if bad:
+            raise ValueError(f"{name} holds codes above {top}, the largest {bits}-bit code of this spec "
+                             f"(stored unsigned, code - qmin)")
+    used = count * bits % 8
+    if used and packed.size and int(packed[-1]) >> used:
+        raise ValueError(f"{name}: the {8 - used} padding bit(s) after the last code must be zero, "
+                         f"got byte {int(packed[-1]):#04x}")
 
 
 def _frozen(a: np.ndarray) -> np.ndarray:
@@ -81,7 +106,13 @@ class QTensor:
         """Wrap stored arrays (in storage order, see the module docstring); prefer ``from_codes``."""
         if not isinstance(spec, QuantSpec):
             raise TypeError(f"spec must be a QuantSpec, got {type(spec).__name__}")
-        shape = tuple(int(s) for s in shape)
+        try:
+            shape = tuple(int(s) for s in shape)
+        except (TypeError, ValueError):
+            raise TypeError(f"shape must be a tuple of integers, got {shape!r}") from None
+        if not shape or min(shape) <= 0:
+            raise ValueError(f"shape must have at least one dimension and positive sizes, got {shape}")
+        spec = spec.replace(axis=check_axis(spec.axis, len(shape)))
         size = int(np.prod(shape))
         sshape = _stored_shape(params_shape(shape, spec.block_shape(shape)), spec.axis)
         packed = np.asarray(packed)
@@ -95,11 +126,18 @@ class QTensor:
             raise ValueError(
                 f"stored_scale must be {spec.scale_dtype} of shape {sshape}, got {stored_scale.dtype} {stored_scale.shape}"
             )
+        finite = np.isfinite(stored_scale)
+        if not finite.all() or np.any(stored_scale <= 0):
+            bad = stored_scale[~finite | (stored_scale <= 0)].reshape(-1)[0]
+            raise ValueError(f"stored_scale must be finite and positive, got {float(bad)!r} "
+                             f"({int((~finite | (stored_scale <= 0)).sum())} bad of {stored_scale.size})")
+        _check_stream("packed", packed, size, spec.bits, spec.qmax - spec.qmin)
         if spec.scheme == "asymmetric":
             n_zp = packed_nbytes(int(np.prod(sshape)), spec.bits)
             zero_point_packed = np.asarray(zero_point_packed)
             if zero_point_packed.dtype != np.uint8 or zero_point_packed.shape != (n_zp,):
                 raise ValueError(f"zero_point_packed must be uint8 of shape ({n_zp},) for asymmetric codes")
+            _check_stream("zero_point_packed", zero_point_packed, int(np.prod(sshape)), spec.bits, spec.qmax)
         elif zero_point_packed is not None:
             raise ValueError("symmetric QTensors store no zero point: zero_point_packed must be None")
         self._packed = _frozen(packed)
@@ -110,25 +148,48 @@ class QTensor:
 
     @classmethod
     def from_codes(cls, codes, scale, zero_point, spec: QuantSpec) -> "QTensor":
-        """Pack ``codes`` (shape ``S``) with their ``scale``/``zero_point`` (shape ``S // block``)."""
+        """Pack ``codes`` (shape ``S``) with their ``scale``/``zero_point`` (shape ``S // block``).
+
+        ``scale`` must be exactly representable in ``spec.scale_dtype`` (the codes were computed
+        with it; rounding it now would change what they mean): round it first with
+        ``miniquant.quant.store_scale``, which rounds up, as ``choose_qparams`` does.
+        """
+        if not isinstance(spec, QuantSpec):
+            raise TypeError(f"spec must be a QuantSpec, got {type(spec).__name__}")
         codes = np.asarray(codes)
         if not np.issubdtype(codes.dtype, np.integer):
             raise TypeError(f"codes must be integers, got dtype {codes.dtype}")
+        if codes.ndim == 0 or codes.size == 0:
+            raise ValueError(f"codes must be a non-empty array, got shape {codes.shape}")
         if np.any(codes < spec.qmin) or np.any(codes > spec.qmax):
-            raise ValueError(f"codes must lie in [{spec.qmin}, {spec.qmax}]")
+            raise ValueError(f"codes must lie in [{spec.qmin}, {spec.qmax}], got values from {int(codes.min())} "
+                             f"to {int(codes.max())}")
+        axis = check_axis(spec.axis, codes.ndim)
+        spec = spec.replace(axis=axis)
         pshape = params_shape(codes.shape, spec.block_shape(codes.shape))
         scale = np.asarray(scale)
         if scale.shape != pshape:
             raise ValueError(f"scale must have shape {pshape}, got {scale.shape}")
-        axis = spec.axis % codes.ndim
+        if not np.issubdtype(scale.dtype, np.floating):
+            raise TypeError(f"scale must be floats, got dtype {scale.dtype}")
+        if not np.all(np.isfinite(scale)) or np.any(scale <= 0):
+            raise ValueError(f"scale must be finite and positive, got values such as "
+                             f"{float(scale[~np.isfinite(scale) | (scale <= 0)].reshape(-1)[0])!r}")
+        with np.errstate(over="ignore", under="ignore"):
+            stored = scale.astype(spec.scale_dtype)
+        if not np.array_equal(stored.astype(np.float64), scale.astype(np.float64)):
+            raise ValueError(f"scale is not exactly representable in scale_dtype={spec.scale_dtype.name}; round it "
+                             "with miniquant.quant.store_scale(scale, dtype) before computing the codes")
         packed = pack_codes(_to_stored(codes, axis).astype(np.int32) - spec.qmin, spec.bits)  # offset binary
         zp_packed = None
         if spec.scheme == "asymmetric":
             zero_point = np.asarray(zero_point)
             if zero_point.shape != pshape:
                 raise ValueError(f"zero_point must have shape {pshape}, got {zero_point.shape}")
+            if not np.issubdtype(zero_point.dtype, np.integer):
+                raise TypeError(f"zero_point must be integers, got dtype {zero_point.dtype}")
             zp_packed = pack_codes(_to_stored(zero_point, axis), spec.bits)
-        return cls(packed, _to_stored(scale, axis).astype(spec.scale_dtype), zp_packed, codes.shape, spec)
+        return cls(packed, _to_stored(stored, axis), zp_packed, codes.shape, spec)
 
     # -- what is stored --------------------------------------------------------------------
     @property

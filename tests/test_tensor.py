@@ -5,6 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import miniquant as mq
+from miniquant import QTensor
 from miniquant.eval import ledger_row
 from miniquant.quant import choose_qparams, dequantize_affine, fake_quantize, quantize_affine
 from miniquant.testing import quant_specs, quantizable_arrays, weight_shapes
@@ -134,3 +135,92 @@ def test_three_d_arrays_work(rng):
     qt = mq.quantize(x, bits=5, group_size=4, axis=1)
     assert qt.scale.shape == (4, 2, 3)
     assert np.abs(qt.dequantize() - x).max() <= qt.scale.max() / 2 * (1 + 1e-6)
+
+
+# -- validated once, in the type (issue 11, defect 2) ------------------------------------------
+
+def _sym4(rng, shape=(16, 4)):
+    return mq.quantize(rng.standard_normal(shape).astype(np.float32), bits=4, group_size=8, scale_dtype=np.float16)
+
+
+@pytest.mark.parametrize("bits, scheme, top", [(8, "symmetric", 254), (4, "symmetric", 14), (3, "symmetric", 6)])
+def test_packed_codes_above_qmax_are_refused(bits, scheme, top, rng):
+    qt = mq.quantize(rng.standard_normal((16, 3)).astype(np.float32), bits=bits, scheme=scheme, granularity="channel")
+    tampered = np.full_like(qt.packed, 0xFF)
+    if (16 * 3 * bits) % 8:
+        tampered[-1] = (1 << (16 * 3 * bits) % 8) - 1  # padding stays zero: only the codes are wrong
+    with pytest.raises(ValueError, match=f"packed holds codes above {top}"):
+        QTensor(tampered, qt.stored_scale, None, qt.shape, qt.spec)
+
+
+def test_w8a8_never_computes_with_a_code_the_reference_refuses(rng):
+    from miniquant.kernels import w8a8_matmul
+
+    qt = mq.quantize(rng.standard_normal((32, 4)).astype(np.float32), bits=8, granularity="channel")
+    x = rng.standard_normal((1, 32)).astype(np.float32)
+    # Code 255 (unsigned) is 128 for a restricted symmetric range: the Numba kernel used to give
+    # +17.18 and the reference -17.18 on it. Now no such QTensor exists to multiply.
+    with pytest.raises(ValueError, match="codes above 254"):
+        QTensor(np.full_like(qt.packed, 255), qt.stored_scale, None, qt.shape, qt.spec)
+    assert np.isfinite(w8a8_matmul(x, qt)).all()
+
+
+def test_full_range_and_asymmetric_codes_use_every_unsigned_value(rng):
+    for options in (dict(full_range=True), dict(scheme="asymmetric")):
+        qt = mq.quantize(rng.standard_normal((16, 2)).astype(np.float32), bits=4, granularity="channel", **options)
+        zp = None if qt.zero_point_packed is None else qt.zero_point_packed
+        assert QTensor(np.full_like(qt.packed, 0xFF), qt.stored_scale, zp, qt.shape, qt.spec).codes.max() == qt.spec.qmax
+
+
+def test_padding_bits_must_be_zero(rng):
+    qt = mq.quantize(rng.standard_normal((5, 1)).astype(np.float32), bits=3)  # 15 bits: one padding bit
+    packed = qt.packed.copy()
+    packed[-1] |= 0x80
+    with pytest.raises(ValueError, match="padding bit"):
+        QTensor(packed, qt.stored_scale, None, qt.shape, qt.spec)
+    asym = mq.quantize(rng.standard_normal((6, 3)).astype(np.float32), bits=3, scheme="asymmetric", granularity="channel")
+    zp = asym.zero_point_packed.copy()
+    zp[-1] |= 0x80                                                          # 3 zero points = 9 bits
+    with pytest.raises(ValueError, match="zero_point_packed: the 7 padding bit"):
+        QTensor(asym.packed, asym.stored_scale, zp, asym.shape, asym.spec)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, 0.0, -0.5])
+def test_scales_must_be_finite_and_positive_whichever_way_in(bad, rng):
+    qt = _sym4(rng)
+    scale = qt.stored_scale.copy()
+    scale[0, 0] = bad
+    with pytest.raises(ValueError, match="stored_scale must be finite and positive"):
+        QTensor(qt.packed, scale, None, qt.shape, qt.spec)
+    public = qt.scale.copy()
+    public[0, 0] = bad
+    with pytest.raises(ValueError, match="scale must be finite and positive"):
+        QTensor.from_codes(qt.codes, public, qt.zero_point, qt.spec)
+
+
+def test_from_codes_refuses_scales_its_dtype_cannot_hold_exactly(rng):
+    qt = _sym4(rng)
+    scale = qt.scale.astype(np.float64) * (1 + 2.0**-20)  # between two float16 values
+    with pytest.raises(ValueError, match="not exactly representable in scale_dtype=float16"):
+        QTensor.from_codes(qt.codes, scale, qt.zero_point, qt.spec)
+    again = QTensor.from_codes(qt.codes, qt.scale.astype(np.float64), qt.zero_point, qt.spec)  # exact: fine
+    np.testing.assert_array_equal(again.stored_scale, qt.stored_scale)
+    with pytest.raises(ValueError, match="codes must lie in \\[-7, 7\\], got values from -7 to 8"):
+        QTensor.from_codes(np.where(qt.codes == 7, 8, qt.codes), qt.scale, qt.zero_point, qt.spec)
+    with pytest.raises(TypeError, match="zero_point must be integers"):
+        spec = qt.spec.replace(scheme="asymmetric")
+        QTensor.from_codes(qt.codes - qt.spec.qmin, qt.scale, np.zeros(qt.scale.shape), spec)
+
+
+# -- negative axes (defect 3) ------------------------------------------------------------------
+
+@pytest.mark.parametrize("axis", [-1, -2, -3])
+@pytest.mark.parametrize("granularity, extra", [("channel", {}), ("group", {"group_size": 4}), ("tensor", {})])
+def test_a_negative_axis_means_the_same_as_its_positive_twin(axis, granularity, extra, rng):
+    x = rng.standard_normal((8, 4, 12)).astype(np.float32)
+    qt = mq.quantize(x, bits=4, granularity=granularity, axis=axis, **extra)
+    twin = mq.quantize(x, bits=4, granularity=granularity, axis=axis + 3, **extra)
+    assert qt.spec == twin.spec and qt.spec.axis == axis + 3
+    np.testing.assert_array_equal(qt.codes, twin.codes)
+    np.testing.assert_array_equal(qt.packed, twin.packed)
+    np.testing.assert_array_equal(qt.dequantize(), twin.dequantize())

@@ -84,6 +84,11 @@ def check_activations(x, K: int) -> tuple[np.ndarray, tuple[int, ...]]:
         raise ValueError(f"x must not be empty, got shape {x.shape}")
     if not np.all(np.isfinite(x)):
         raise ValueError("x holds NaN or Inf")
+    if x.dtype.itemsize > 4:  # the kernels compute in float32: a larger value would become inf, then NaN
+        big = float(np.abs(x).max())
+        if big > float(np.finfo(np.float32).max):
+            raise ValueError(f"x holds {big:.4g}, beyond float32's range (largest {float(np.finfo(np.float32).max):.4g}); "
+                             "the kernels compute in float32")
     lead = x.shape[:-1]
     return np.ascontiguousarray(x.reshape(-1, K), dtype=np.float32), lead
 

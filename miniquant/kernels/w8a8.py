@@ -55,13 +55,25 @@ def quantize_per_token(x) -> tuple[np.ndarray, np.ndarray]:
     return xq, scale[:, 0].astype(np.float32)
 
 
+@jit_inline
+def _store_scale_f32(wanted):
+    """``quant.scales.store_scale(wanted, float32)`` for one float64 value: rounded up, 0 becomes 1."""
+    if wanted == 0.0:
+        return np.float32(1.0)
+    s = np.float32(wanted)
+    if np.float64(s) < wanted:
+        s = np.nextafter(s, np.float32(np.inf))
+    return s
+
+
 @jit_serial
 def quantize_blocks_numba(x, block, xq, xqsum, scale):
     """``quantize_per_token`` on every run of ``block`` values of each row of ``x`` ``(M, K)``, in Numba, bit for bit.
 
     Writes ``xq[m, k]`` (int8 codes), ``xqsum[m, b]`` (the sum of block ``b``'s codes) and
     ``scale[m, b]``. The scale is computed as ``quant.scales.store_scale`` does: ``max|x| / 127`` in
-    float64, rounded *up* to float32, 1 for an all-zero block; the codes as ``quantize_affine``:
+    float64, rounded *up* to float32, 1 for an all-zero block, then settled as
+    ``quant.scales.settle_symmetric_scale`` does (a subnormal scale); the codes as ``quantize_affine``:
     ``rint(float64(x) / float64(scale))``, clipped to [-127, 127]. The library's NumPy
     quantizer costs ~0.2 ms per call in Python overhead, more than a whole small decode product.
     """
@@ -72,13 +84,13 @@ def quantize_blocks_numba(x, block, xq, xqsum, scale):
             amax = np.float32(0.0)
             for k in range(k0, k0 + block):
                 amax = max(amax, abs(x[m, k]))
-            wanted = np.float64(amax) / 127.0
-            if wanted == 0.0:
-                s = np.float32(1.0)
-            else:
-                s = np.float32(wanted)
-                if np.float64(s) < wanted:
-                    s = np.nextafter(s, np.float32(np.inf))
+            s = _store_scale_f32(np.float64(amax) / 127.0)
+            while True:  # quant.scales.settle_symmetric_scale: only subnormal scales ever move
+                code = min(np.rint(np.float64(amax) / np.float64(s)), 127.0)
+                again = _store_scale_f32(code * np.float64(s) / 127.0)
+                if again == s:
+                    break
+                s = again
             scale[m, b] = s
             total = 0
             for k in range(k0, k0 + block):

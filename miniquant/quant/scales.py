@@ -16,11 +16,22 @@ Storage: the scale is computed in float64 and then stored in ``spec.scale_dtype`
 cast that would shrink the scale is rounded *up* to the next representable value, so
 that the chosen range still fits after storage. A block whose range is all zeros gets
 ``scale = 1``: any positive step represents it exactly, and nothing divides by zero.
+
+Coarse scales (symmetric): where the stored scale is a *subnormal* of its dtype (float16
+below 6.1e-5: at 8 bits that is any block with ``max|x| < 7.8e-3``; float32 below 1.2e-38),
+rounding it up can move it by a large fraction of itself, the extreme value then no longer
+maps to ``qmax``, and re-quantizing ``x_hat`` would choose a smaller scale and other codes
+(``x = [1e-44] * 4`` at 3 bits: the exact scale is 7/3 units of 2**-149, stored as 3 units,
+codes 2, ``x_hat`` = 6 units, whose scale is 2 units). ``settle_symmetric_scale`` then steps
+the scale down to the value that ``x_hat`` re-chooses, until it is a fixed point, so min-max
+quantization stays idempotent. With normal scales it changes nothing (the rounding is far
+below the half step that the extreme code tolerates).
 """
 from __future__ import annotations
 
 import numpy as np
 
+from .rounding import round_values
 from .spec import QuantSpec
 
 
@@ -61,6 +72,7 @@ def scale_from_range(lo: np.ndarray, hi: np.ndarray, spec: QuantSpec) -> tuple[n
     qmin, qmax = spec.qmin, spec.qmax
     if spec.scheme == "symmetric":
         scale = store_scale(np.maximum(hi / qmax, lo / qmin), spec.scale_dtype)
+        scale = settle_symmetric_scale(lo, hi, scale, spec)
         zero_point = np.zeros(scale.shape, dtype=np.int32)
         _check_reconstruction_fits(scale, zero_point, qmin, qmax)
         return scale, zero_point
@@ -68,6 +80,30 @@ def scale_from_range(lo: np.ndarray, hi: np.ndarray, spec: QuantSpec) -> tuple[n
     zero_point = np.clip(np.rint(qmin - lo / scale.astype(np.float64)), qmin, qmax)
     _check_reconstruction_fits(scale, zero_point, qmin, qmax)
     return scale, zero_point.astype(np.int32)
+
+
+def settle_symmetric_scale(lo, hi, scale: np.ndarray, spec: QuantSpec) -> np.ndarray:
+    """The stored symmetric ``scale`` of ranges ``[lo, hi]`` that re-quantizing ``x_hat`` chooses again.
+
+    Repeats ``scale <- store_scale(max(hi_hat / qmax, lo_hat / qmin))`` with ``hi_hat``,
+    ``lo_hat`` the reconstructions of the range ends, until nothing changes (module
+    docstring). Each step can only lower a scale (the codes of the ends are at most
+    ``qmax``), except that a block whose ends both round to code 0 becomes an all-zero block
+    (scale 1), so the loop ends after a few steps.
+    """
+    mode = "half_away" if spec.rounding == "half_away" else "half_even"  # the codes of the ends
+    lo = np.asarray(lo, dtype=np.float64)
+    hi = np.asarray(hi, dtype=np.float64)
+    qmin, qmax = spec.qmin, spec.qmax
+    for _ in range(64):
+        s = scale.astype(np.float64)
+        hi_hat = np.clip(round_values(hi / s, mode), qmin, qmax) * s
+        lo_hat = np.clip(round_values(lo / s, mode), qmin, qmax) * s
+        again = store_scale(np.maximum(hi_hat / qmax, lo_hat / qmin), spec.scale_dtype)
+        if np.array_equal(again, scale):
+            return scale
+        scale = again
+    raise AssertionError("settle_symmetric_scale did not reach a fixed point")  # pragma: no cover
 
 
 def _check_reconstruction_fits(scale, zero_point, qmin, qmax):

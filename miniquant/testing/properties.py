@@ -47,22 +47,65 @@ def assert_codes_in_range(codes, qmin: int, qmax: int) -> None:
         )
 
 
-def assert_params_valid(scale, zero_point, shape, scheme: str, qmin: int, qmax: int) -> None:
-    """Scales are finite and positive; zero points are integers in range (zero if symmetric); both broadcast to ``shape``."""
+def flush_small_blocks(x, block: tuple[int, ...], smallest: float) -> np.ndarray:
+    """``x`` with every block whose largest ``|x|`` is below ``smallest`` set to zeros (a declared domain)."""
+    x = np.array(x, copy=True)
+    v = to_blocks(x, block)
+    small = np.max(np.abs(v), axis=block_axes(x.ndim), keepdims=True) < smallest
+    v[np.broadcast_to(small, v.shape)] = 0
+    return x
+
+
+def zero_scale_allowed(x, block: tuple[int, ...], zero_blocks: bool, nearest: bool) -> np.ndarray:
+    """Where a scale of 0 is legitimate, shape ``x.shape``: all-zero blocks if ``zero_blocks``,
+    anywhere if scales are rounded to nearest (a tiny scale may underflow; the error bound judges it)."""
+    x = np.asarray(x)
+    if nearest:
+        return np.ones(x.shape, dtype=bool)
+    if not zero_blocks:
+        return np.zeros(x.shape, dtype=bool)
+    v = to_blocks(x, block)
+    return np.broadcast_to(np.all(v == 0, axis=block_axes(x.ndim), keepdims=True), v.shape).reshape(x.shape)
+
+
+def assert_params_valid(scale, zero_point, shape, scheme: str, qmin: int, qmax: int, *, signed: bool = False,
+                        zero_allowed=False) -> None:
+    """Scales are finite and positive (nonzero if ``signed``; 0 where ``zero_allowed``); zero points are
+    integers in range (zero if symmetric); both broadcast to ``shape``."""
     scale, zero_point = np.asarray(scale), np.asarray(zero_point)
     for name, p in (("scale", scale), ("zero_point", zero_point)):
         try:
             np.broadcast_shapes(p.shape, shape)
         except ValueError:
             raise PropertyFailed("params_broadcast", f"{name} of shape {p.shape} does not broadcast against x of shape {shape}") from None
-    if not np.all(np.isfinite(scale)) or np.any(scale <= 0):
-        raise PropertyFailed("scale_finite_positive", f"scale must be finite and > 0, got values {np.unique(scale)[:5]}")
+    full = np.broadcast_to(scale, shape)
+    bad = ~np.isfinite(full) | ((full == 0) & ~np.broadcast_to(zero_allowed, shape))
+    if not signed:
+        bad |= full < 0
+    if bad.any():
+        rule = "nonzero" if signed else "> 0"
+        raise PropertyFailed("scale_finite_positive", f"scale must be finite and {rule}, got {full[bad][0]!r} at "
+                                                      f"{_first_bad(bad)}")
     if np.any(zero_point != np.round(zero_point)):
         raise PropertyFailed("zero_point_integer", f"zero_point must be integers, got {np.unique(zero_point)[:5]}")
     if scheme == "symmetric" and np.any(zero_point != 0):
         raise PropertyFailed("symmetric_zero_point_is_zero", f"got zero points {np.unique(zero_point)[:5]}")
     if np.any(zero_point < qmin) or np.any(zero_point > qmax):
         raise PropertyFailed("zero_point_in_range", f"zero points must lie in [{qmin}, {qmax}], got {np.unique(zero_point)[:5]}")
+
+
+def scale_storage_slack(codes, zero_point, scale) -> np.ndarray:
+    """``(|code - zero_point| + 1/2) * spacing(scale) / 2``: what rounding the scale to nearest in its dtype adds.
+
+    The codes were chosen for the unrounded scale ``d``; the stored one differs by up to half a
+    spacing, which moves ``x_hat`` by ``|code - zero_point|`` times that, and the half step of
+    ``d`` itself exceeds the half step of the stored scale by up to a quarter spacing.
+    """
+    scale = np.asarray(scale)
+    dtype = scale.dtype if np.issubdtype(scale.dtype, np.floating) else np.dtype(np.float64)
+    spacing = np.abs(np.spacing(np.abs(scale).astype(dtype))).astype(np.float64)
+    steps = np.abs(np.asarray(codes, np.float64) - np.asarray(zero_point, np.float64))
+    return (steps + 0.5) * spacing / 2
 
 
 def assert_dequantize_is_affine(codes, scale, zero_point, x_hat) -> None:
@@ -80,27 +123,32 @@ def assert_dequantize_is_affine(codes, scale, zero_point, x_hat) -> None:
         )
 
 
-def assert_error_within_step(x, x_hat, scale, zero_point, qmin: int, qmax: int, *, fraction: float = 0.5) -> None:
-    """``|x - x_hat| <= fraction * scale`` wherever ``x`` lies inside the representable range.
+def assert_error_within_step(x, x_hat, scale, zero_point, qmin: int, qmax: int, *, fraction: float = 0.5,
+                             slack=0.0) -> None:
+    """``|x - x_hat| <= fraction * |scale| + slack`` wherever ``x`` lies inside the representable range.
 
-    The range of each element is ``[(qmin - zp) * scale, (qmax - zp) * scale]``; ``fraction``
-    is 0.5 for round-to-nearest and 1 for stochastic rounding.
+    The range of each element runs between ``(qmin - zp) * scale`` and ``(qmax - zp) * scale``;
+    ``fraction`` is 0.5 for round-to-nearest and 1 for stochastic rounding; ``slack`` (broadcast
+    to ``x``) is what the declared scale storage adds (``scale_storage_slack``).
     """
     x = np.asarray(x, np.float64)
     x_hat = np.asarray(x_hat, np.float64)
     scale = np.broadcast_to(np.asarray(scale, np.float64), x.shape)
     zp = np.broadcast_to(np.asarray(zero_point, np.float64), x.shape)
-    lo, hi = (qmin - zp) * scale, (qmax - zp) * scale
-    inside = (x >= lo) & (x <= hi)
+    a, b = (qmin - zp) * scale, (qmax - zp) * scale
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    slack = np.broadcast_to(np.asarray(slack, np.float64), x.shape)
+    inside = (x >= lo - slack) & (x <= hi + slack)
     err = np.abs(x - x_hat)
-    bound = fraction * scale + FLOAT_SLACK * (np.abs(x) + np.abs(x_hat)) + ABS_SLACK
+    bound = fraction * np.abs(scale) + slack + FLOAT_SLACK * (np.abs(x) + np.abs(x_hat)) + ABS_SLACK
     bad = inside & (err > bound)
     if bad.any():
         i = tuple(np.argwhere(bad)[0])
+        steps = err[i] / abs(scale[i]) if scale[i] else float("inf")
         raise PropertyFailed(
             "error_within_half_step" if fraction == 0.5 else "error_within_step",
             f"|x - x_hat| must be <= {fraction} * scale inside the range; at index {i}: "
-            f"x={float(x[i])!r}, x_hat={float(x_hat[i])!r}, scale={float(scale[i])!r} (error {err[i] / scale[i]:.3f} steps)",
+            f"x={float(x[i])!r}, x_hat={float(x_hat[i])!r}, scale={float(scale[i])!r} (error {steps:.3f} steps)",
         )
 
 
@@ -150,9 +198,64 @@ def assert_range_end_exact(x, x_hat, scale, block: tuple[int, ...], *, qmax: int
 
 
 def requantize_with(x_hat, scale, zero_point, qmin: int, qmax: int) -> np.ndarray:
-    """Codes of ``x_hat`` under fixed parameters: ``clip(rint(x_hat / scale) + zero_point)``."""
-    v = np.asarray(x_hat, np.float64) / np.asarray(scale, np.float64)
+    """Codes of ``x_hat`` under fixed parameters: ``clip(rint(x_hat / scale) + zero_point)`` (0 steps where scale is 0)."""
+    x_hat = np.asarray(x_hat, np.float64)
+    scale = np.broadcast_to(np.asarray(scale, np.float64), x_hat.shape)
+    v = np.divide(x_hat, scale, out=np.zeros(x_hat.shape), where=scale != 0)
     return np.clip(np.rint(v) + np.asarray(zero_point, np.float64), qmin, qmax)
+
+
+def where_scale_nonzero(codes, codes_again, scale) -> np.ndarray:
+    """``codes_again``, but ``codes`` where the scale is 0: codes under a zero scale mean nothing."""
+    codes = np.asarray(codes)
+    return np.where(np.broadcast_to(np.asarray(scale), codes.shape) == 0, codes, codes_again)
+
+
+def assert_monotone(x, x_hat, block: tuple[int, ...]) -> None:
+    """Within each block, a larger ``x`` never reconstructs smaller: ``x[i] <= x[j] => x_hat[i] <= x_hat[j]``."""
+    xb = block_view(np.asarray(x, np.float64), block)
+    hb = block_view(np.asarray(x_hat, np.float64), block)
+    order = np.argsort(xb, axis=1, kind="stable")
+    xs, hs = np.take_along_axis(xb, order, axis=1), np.take_along_axis(hb, order, axis=1)
+    # equal x must give equal x_hat; a strictly larger x an x_hat at least as large
+    bad = (np.diff(hs, axis=1) < 0) | ((np.diff(xs, axis=1) == 0) & (np.diff(hs, axis=1) != 0))
+    if bad.any():
+        b, j = (int(v) for v in np.argwhere(bad)[0])
+        raise PropertyFailed("monotone", f"block {b}: x = {xs[b, j]!r} -> {hs[b, j]!r} but x = {xs[b, j + 1]!r} -> "
+                                         f"{hs[b, j + 1]!r}; quantization must preserve order")
+
+
+def assert_sign_symmetric(x_hat, x_hat_of_negative) -> None:
+    """A symmetric quantizer (restricted range, or a signed scale) reconstructs ``-x`` as ``-x_hat``."""
+    a, b = np.asarray(x_hat, np.float64), np.asarray(x_hat_of_negative, np.float64)
+    bad = a != -b
+    if bad.any():
+        i = tuple(int(v) for v in np.argwhere(bad)[0])
+        raise PropertyFailed("sign_symmetric", f"x_hat(-x) must be -x_hat(x); {_first_bad(bad)}: "
+                                               f"{float(a[i])!r} vs {float(b[i])!r}")
+
+
+def _round_ties(v: np.ndarray, rounding: str) -> np.ndarray:
+    if rounding == "half_away":
+        return np.sign(v) * np.floor(np.abs(v) + 0.5)
+    if rounding == "half_up":
+        return np.floor(v + 0.5)
+    return np.rint(v)
+
+
+def assert_ties_follow_rounding(x, codes, scale, zero_point, qmin: int, qmax: int, rounding: str) -> None:
+    """Where ``x / scale`` is exactly half-way between two codes (inside the range), the code is the declared rounding."""
+    x = np.asarray(x, np.float64)
+    scale = np.broadcast_to(np.asarray(scale, np.float64), x.shape)
+    zp = np.broadcast_to(np.asarray(zero_point, np.float64), x.shape)
+    v = np.divide(x, scale, out=np.zeros(x.shape), where=scale != 0)
+    tie = (scale != 0) & (v - np.floor(v) == 0.5)
+    want = np.clip(_round_ties(v, rounding) + zp, qmin, qmax)
+    bad = tie & (np.asarray(codes, np.float64) != want)
+    if bad.any():
+        i = tuple(int(k) for k in np.argwhere(bad)[0])
+        raise PropertyFailed("ties_follow_rounding", f"x / scale = {v[i]!r} is a tie: rounding={rounding!r} gives code "
+                                                     f"{int(want[i])}, got {np.asarray(codes)[i]!r} ({_first_bad(bad)})")
 
 
 def assert_requantize_stable(codes, codes_again, how: str = "") -> None:

@@ -17,6 +17,11 @@ kind                  what it exercises
 ``skewed``            GELU outputs: long positive tail, small negative dip
 ``outliers``          a few values 10..1e4 times the rest (per-tensor scales break)
 ``tiny``              magnitudes near the float's smallest normals and subnormals
+``subnormal_scales``  integer multiples of a float32 subnormal (below 1.2e-38): blocks
+                      whose float32 scale is subnormal, where rounding a scale up moves it
+                      by a large fraction of itself (and ``1 / scale`` overflows)
+``float16_subnormal_scales``  the same for float16 scales (subnormal below 6.1e-5, reached
+                      at 8 bits by any block with ``max|x| < 7.8e-3``)
 ``huge``              magnitudes up to ``max_magnitude``
 ====================  ==========================================================
 
@@ -38,7 +43,7 @@ __all__ = [
 
 ARRAY_KINDS = (
     "zeros", "constant", "constant_columns", "constant_rows", "uniform", "ties",
-    "negative_only", "skewed", "outliers", "tiny", "huge",
+    "negative_only", "skewed", "outliers", "tiny", "subnormal_scales", "float16_subnormal_scales", "huge",
 )
 
 
@@ -194,6 +199,18 @@ def quantizable_arrays(draw, *, shape, dtype=np.float32, kinds=ARRAY_KINDS, max_
         tiny = float(np.finfo(dtype).tiny)
         smallest = float(np.finfo(dtype).smallest_subnormal)
         x = draw(hnp.arrays(dtype, shape, elements=_signed(_floats(smallest, tiny * 1e4, dtype))))
+    elif kind in ("subnormal_scales", "float16_subnormal_scales"):
+        # A unit between the smallest subnormal of float32 (or float16) and its smallest normal
+        # (in the array's own dtype), times small integers: max|x| / qmax is then a subnormal
+        # scale of that dtype for every bit-width, often on a rounding tie.
+        info = np.finfo(np.float16 if kind.startswith("float16") else np.float32)
+        shift = draw(st.one_of(st.integers(0, 2), st.integers(0, info.nmant)))  # often the very smallest
+        unit = float(info.smallest_subnormal) * 2.0**shift
+        unit = max(unit, float(np.finfo(dtype).smallest_subnormal))
+        top = draw(st.one_of(st.integers(1, 16), st.integers(1, 600)))  # max|x| in units: few units, coarsest scales
+        k = draw(hnp.arrays(np.int64, shape, elements=st.integers(-top, top))).copy()
+        k.reshape(-1)[draw(st.integers(0, k.size - 1))] = draw(st.sampled_from([top, -top]))
+        x = np.asarray(k * unit, dtype=dtype)
     else:  # huge
         x = draw(hnp.arrays(dtype, shape, elements=_signed(_floats(big * 1e-3, big, dtype))))
     return np.ascontiguousarray(x, dtype=dtype)

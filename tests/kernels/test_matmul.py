@@ -114,6 +114,20 @@ def test_bad_operands_are_refused(rng):
         qmatmul(np.ones((1, 16), np.float32), np.ones((16, 4), np.float32))
 
 
+@pytest.mark.parametrize("backend", ["numpy", "auto"])
+def test_float64_activations_beyond_float32_are_refused_not_turned_into_nan(backend, rng):
+    from miniquant.kernels import w4a8_matmul, w8a8_matmul
+
+    w = rng.standard_normal((32, 4)).astype(np.float32)
+    x = np.full((1, 32), 1e39)                       # fine as float64, inf as float32
+    for kernel, qt in ((qmatmul, mq.quantize(w, bits=4, group_size=32)),
+                       (w8a8_matmul, mq.quantize(w, bits=8, granularity="channel")),
+                       (w4a8_matmul, mq.quantize(w, bits=4, group_size=32))):
+        with pytest.raises(ValueError, match="x holds 1e\\+39, beyond float32's range"):
+            kernel(x, qt, backend=backend)
+    assert np.isfinite(qmatmul(np.full((1, 32), 1e30), mq.quantize(w, bits=4), backend=backend)).all()  # float64 in range
+
+
 @pytest.mark.skipif(os.environ.get("NUMBA_DISABLE_JIT") == "1", reason="already running without JIT")
 def test_kernels_pass_without_the_jit():
     """The same kernel tests, with NUMBA_DISABLE_JIT=1: the Python source is the kernel."""

@@ -96,7 +96,8 @@ def test_corrupt_quantized_files_are_refused(tmp_path):
     cases = [
         (dict(header=wrong_bits), "quantized weight 'h.0.mlp.c_fc.weight' is corrupt: packed must be uint8"),
         (dict(drop=[f"{name}@zero_point"]), "is corrupt: zero_point_packed must be uint8"),
-        (dict(change={f"{name}@scale": -scale}), "scales that are not finite and positive"),
+        (dict(change={f"{name}@scale": -scale}), "stored_scale must be finite and positive"),
+        (dict(change={f"{name}@scale": np.full_like(scale, np.nan)}), "stored_scale must be finite and positive"),
         (dict(change={f"{name}@scale": scale.astype(np.float32)}), "stored_scale must be float16"),
         (dict(change={"wte@packed": np.zeros(3, np.uint8)}), "not listed in the header"),
         (dict(change={name: np.zeros((16, 64), np.float32)}), "stored both quantized and in float"),
@@ -106,6 +107,14 @@ def test_corrupt_quantized_files_are_refused(tmp_path):
         _rewrite(good, bad, **kwargs)
         with pytest.raises(ValueError, match=message):
             load_checkpoint(bad)
+    # Packed bytes set to 0xFF: every code 15 is fine for asymmetric 4-bit, but a symmetric
+    # restricted range has no unsigned code 15 (qmax - qmin = 14): refused, never computed with.
+    sym = _quantized(init_params(CONFIG, seed=1), "symmetric")
+    save_checkpoint(tmp_path / "sym.npz", CONFIG, sym)
+    packed = sym[name].packed
+    _rewrite(tmp_path / "sym.npz", bad, change={f"{name}@packed": np.full_like(packed, 0xFF)})
+    with pytest.raises(ValueError, match="packed holds codes above 14"):
+        load_checkpoint(bad)
     wrong_spec = json.loads(json.dumps(header))
     wrong_spec["quantized"][name]["spec"]["evil"] = "__import__('os')"
     _rewrite(good, bad, header=wrong_spec)
