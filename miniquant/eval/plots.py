@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..files import atomic_write
+
 
 def _pyplot():
     import matplotlib
@@ -21,6 +23,15 @@ def _pyplot():
 #: (an open triangle): every kind of the tour stays apart.
 _GRANULARITY_COLOURS = {"tensor": "tab:blue", "channel": "tab:orange", "g32": "tab:green", "g64": "tab:olive",
                         "g128": "tab:purple"}
+
+
+def _save(fig, path) -> None:
+    """Save ``fig`` as PNG at exactly ``path``, atomically (``miniquant.files``), and close it."""
+    try:
+        with atomic_write(path) as fh:
+            fig.savefig(fh, dpi=110, format="png")
+    finally:
+        _pyplot().close(fig)
 
 
 def _style(kind: str) -> dict:
@@ -67,8 +78,7 @@ def plot_knee(records: list[dict], path) -> str:
     fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 9), fontsize=8, frameon=False)
     fig.suptitle("The knee: quality of the shipped model against the bits its weight matrices take")
     fig.tight_layout(rect=(0, 0.07 + 0.035 * ((len(labels) - 1) // 9), 1, 1))
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path)
     return str(path)
 
 
@@ -87,6 +97,5 @@ def plot_memory(records: list[dict], path) -> str:
     ax.set_xlim(0, max(sizes) * 1.35)
     ax.set_title("Memory of the shipped model per recipe")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path)
     return str(path)

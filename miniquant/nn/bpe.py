@@ -74,7 +74,19 @@ class BPETokenizer:
 
     def __init__(self, vocab: dict[str, int], merges: list[tuple[str, str]]):
         self.encoder = dict(vocab)
+        bad = [(s, i) for s, i in self.encoder.items() if isinstance(i, bool) or not isinstance(i, int) or i < 0]
+        if bad:
+            raise ValueError(f"vocab ids must be non-negative integers, got {bad[0][1]!r} for {bad[0][0]!r}")
         self.decoder = {i: s for s, i in self.encoder.items()}
+        if len(self.decoder) != len(self.encoder):
+            seen, dup = {}, None
+            for s, i in self.encoder.items():
+                if i in seen:
+                    dup = (i, seen[i], s)
+                    break
+                seen[i] = s
+            raise ValueError(f"vocab gives id {dup[0]} to both {dup[1]!r} and {dup[2]!r}: decode(encode(s)) could not "
+                             "return s")
         self.ranks = {pair: r for r, pair in enumerate(merges)}
         self.byte_encoder = byte_to_unicode()
         self.byte_decoder = {c: b for b, c in self.byte_encoder.items()}
@@ -86,9 +98,12 @@ class BPETokenizer:
     @classmethod
     def from_files(cls, vocab_json, merges_txt) -> "BPETokenizer":
         """Read GPT-2's ``vocab.json`` (symbol -> id) and ``merges.txt`` (one ``a b`` pair per line)."""
-        with open(vocab_json, encoding="utf-8") as fh:
-            vocab = json.load(fh)
-        if not isinstance(vocab, dict) or not all(isinstance(v, int) for v in vocab.values()):
+        try:
+            with open(vocab_json, encoding="utf-8") as fh:
+                vocab = json.load(fh)
+        except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
+            raise ValueError(f"{vocab_json}: not a JSON vocabulary: {exc}") from None
+        if not isinstance(vocab, dict) or not all(isinstance(v, int) and not isinstance(v, bool) for v in vocab.values()):
             raise ValueError(f"{vocab_json}: expected a JSON object of symbol -> integer id")
         merges = []
         with open(merges_txt, encoding="utf-8") as fh:

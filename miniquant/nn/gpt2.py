@@ -14,21 +14,30 @@ import os
 
 import numpy as np
 
+from ..files import check_input_file
 from .config import GPTConfig
 from .gpt import GPT, expected_shapes
 from .safetensors import load_safetensors
 
 
 def gpt2_config(config_json: dict) -> GPTConfig:
-    """Our ``GPTConfig`` from a Hugging Face GPT-2 ``config.json`` dict."""
-    try:
-        return GPTConfig(
-            vocab_size=int(config_json["vocab_size"]), n_ctx=int(config_json.get("n_positions", config_json.get("n_ctx"))),
-            n_embd=int(config_json["n_embd"]), n_head=int(config_json["n_head"]), n_layer=int(config_json["n_layer"]),
-            layer_norm_eps=float(config_json.get("layer_norm_epsilon", 1e-5)),
-        )
-    except (KeyError, TypeError) as exc:
-        raise ValueError(f"config.json is missing a GPT-2 field: {exc}") from None
+    """Our ``GPTConfig`` from a Hugging Face GPT-2 ``config.json`` dict (sizes must be integers: 16.9 is refused)."""
+    if not isinstance(config_json, dict):
+        raise ValueError(f"config.json must hold a JSON object, got {type(config_json).__name__}")
+    fields = {"vocab_size": "vocab_size", "n_ctx": "n_positions" if "n_positions" in config_json else "n_ctx",
+              "n_embd": "n_embd", "n_head": "n_head", "n_layer": "n_layer"}
+    sizes = {}
+    for ours, theirs in fields.items():
+        if theirs not in config_json:
+            raise ValueError(f"config.json is missing the GPT-2 field {theirs!r}")
+        value = config_json[theirs]
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"config.json: {theirs} must be an integer, got {value!r}")
+        sizes[ours] = value
+    eps = config_json.get("layer_norm_epsilon", 1e-5)
+    if isinstance(eps, bool) or not isinstance(eps, (int, float)):
+        raise ValueError(f"config.json: layer_norm_epsilon must be a number, got {eps!r}")
+    return GPTConfig(**sizes, layer_norm_eps=float(eps))
 
 
 def load_gpt2(directory) -> GPT:
@@ -38,8 +47,11 @@ def load_gpt2(directory) -> GPT:
     for path in (config_path, weights_path):
         if not os.path.exists(path):
             raise FileNotFoundError(f"{directory} is not a GPT-2 checkpoint directory: {os.path.basename(path)} is missing")
-    with open(config_path, encoding="utf-8") as fh:
-        config = gpt2_config(json.load(fh))
+    try:
+        with open(check_input_file(config_path, name="config.json"), encoding="utf-8") as fh:
+            config = gpt2_config(json.load(fh))
+    except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
+        raise ValueError(f"{config_path}: {exc}") from None
     raw = load_safetensors(weights_path)
     params, head = {}, None
     for key, value in raw.items():
@@ -50,7 +62,15 @@ def load_gpt2(directory) -> GPT:
             head = value
             continue
         name = {"wte.weight": "wte", "wpe.weight": "wpe"}.get(name, name)
-        params[name] = value.astype(np.float32)
+        if not np.issubdtype(value.dtype, np.floating):
+            raise ValueError(f"{weights_path}: weight {key!r} must be floating point, got {value.dtype}")
+        if not np.all(np.isfinite(value)):
+            raise ValueError(f"{weights_path}: weight {key!r} holds NaN or Inf")
+        with np.errstate(over="raise"):
+            try:
+                params[name] = value.astype(np.float32)
+            except FloatingPointError:
+                raise ValueError(f"{weights_path}: weight {key!r} holds values beyond float32's range") from None
     expected = expected_shapes(config)
     unknown = sorted(set(params) - set(expected))
     missing = sorted(set(expected) - set(params))

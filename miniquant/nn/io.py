@@ -8,17 +8,26 @@ holds it -- ``name@packed`` (uint8 bit stream), ``name@scale`` (the stored scale
 float16) and, if asymmetric, ``name@zero_point`` (packed) -- with its shape and ``QuantSpec``
 in the header's ``"quantized"`` entry; so the file is about as small as the ledger says.
 
-Reading uses ``allow_pickle=False`` and checks every name, shape, dtype and value, so a
-corrupt or hostile file gives a clear ``ValueError``. Tests: ``tests/nn/test_io.py``.
+Writing is atomic (``miniquant.files.atomic_write``) and uses the path exactly as given.
+Reading refuses what is not a regular file, uses ``allow_pickle=False`` and checks every name,
+shape, dtype and value (the ``QTensor`` type checks its own codes and scales), so a truncated,
+corrupt or hostile file gives a clear ``ValueError`` that names it.
+
+A quantized checkpoint records its float source in ``meta["source"]``: ``"shipped"``, or
+``{"path", "size", "sha256"}`` with the path relative to the checkpoint's folder
+(``source_record``); ``load_source`` finds that file again and checks that it is the same one.
+Tests: ``tests/nn/test_io.py``.
 """
 from __future__ import annotations
 
 import dataclasses
 import json
 import os
+import zipfile
 
 import numpy as np
 
+from ..files import atomic_write, check_input_file, check_output_path, file_digest, same_file
 from ..quant import spec_from_dict, spec_to_dict
 from ..tensor import QTensor
 from .config import GPTConfig
@@ -31,7 +40,12 @@ PART_SEPARATOR = "@"
 
 
 def save_checkpoint(path, config: GPTConfig, params: dict, meta: dict | None = None) -> None:
-    """Write ``params`` (float32 arrays or ``QTensor``\\ s) with the config and ``meta`` as JSON into one ``.npz``."""
+    """Write ``params`` (float32 arrays or ``QTensor``\\ s) with the config and ``meta`` as JSON into one ``.npz``.
+
+    The file is written atomically at exactly ``path`` (no ``.npz`` is appended); a directory,
+    a missing folder or an unwritable path is refused before anything is written.
+    """
+    path = check_output_path(path)
     arrays, quantized = {}, {}
     for name, value in params.items():
         if isinstance(value, QTensor):
@@ -45,7 +59,9 @@ def save_checkpoint(path, config: GPTConfig, params: dict, meta: dict | None = N
     header = {"config": dataclasses.asdict(config), "meta": meta or {}}
     if quantized:
         header["quantized"] = quantized
-    np.savez(path, __header__=np.array(json.dumps(header)), **arrays)
+    text = json.dumps(header, allow_nan=False)
+    with atomic_write(path) as fh:
+        np.savez(fh, __header__=np.array(text), **arrays)
 
 
 def _read_qtensor(path, data, name: str, entry) -> QTensor:
@@ -57,23 +73,55 @@ def _read_qtensor(path, data, name: str, entry) -> QTensor:
         qt = QTensor(part("packed"), part("scale"), part("zero_point"), shape, spec)
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"{path}: quantized weight {name!r} is corrupt: {exc}") from None
-    scale = qt.stored_scale
-    if not (np.all(np.isfinite(scale)) and np.all(scale > 0)):
-        raise ValueError(f"{path}: quantized weight {name!r} has scales that are not finite and positive")
     return qt
 
 
 def load_checkpoint(path) -> tuple[GPTConfig, dict, dict]:
-    """Read a checkpoint written by ``save_checkpoint``: ``(config, params, meta)``. Never unpickles."""
-    with np.load(path, allow_pickle=False) as data:
+    """Read a checkpoint written by ``save_checkpoint``: ``(config, params, meta)``. Never unpickles.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    ValueError
+        If it is not a regular file, not an ``.npz`` archive (truncated, empty, a ``.npy`` or a
+        text file), or anything in it is inconsistent; the message names the file.
+    """
+    path = check_input_file(path, name="checkpoint")
+    try:
+        return _read_checkpoint(path)
+    except ValueError as exc:
+        if str(exc).startswith(path):
+            raise
+        raise ValueError(f"{path}: {exc}") from None
+    except (zipfile.BadZipFile, EOFError, OSError) as exc:
+        if isinstance(exc, FileNotFoundError):
+            raise
+        raise ValueError(f"{path} is not a readable miniquant checkpoint (.npz): {exc or type(exc).__name__}") from None
+
+
+def _read_checkpoint(path):
+    with open(path, "rb") as fh:  # opened here, so that a corrupt archive cannot leave it open
+        if fh.read(4) != b"PK\x03\x04":  # every .npz is a zip archive
+            raise ValueError(f"{path} is not a miniquant checkpoint: not an .npz (zip) archive")
+        fh.seek(0)
+        return _read_archive(path, fh)
+
+
+def _read_archive(path, fh):
+    with np.load(fh, allow_pickle=False) as data:
         if "__header__" not in data.files:
             raise ValueError(f"{path} is not a miniquant checkpoint (no __header__ entry)")
         try:
             header = json.loads(str(data["__header__"]))
+            if not isinstance(header, dict):
+                raise ValueError(f"the header must be a JSON object, got {type(header).__name__}")
             config = GPTConfig(**header["config"])
             quantized = header.get("quantized", {})
             if not isinstance(quantized, dict):
                 raise ValueError(f"'quantized' must be an object, got {type(quantized).__name__}")
+            if not isinstance(header.get("meta"), dict):
+                raise ValueError("it has no 'meta' object")
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             raise ValueError(f"{path} has a corrupt header: {exc}") from None
         params = {name: _read_qtensor(path, data, name, entry) for name, entry in quantized.items()}
@@ -98,6 +146,49 @@ def load_checkpoint(path) -> tuple[GPTConfig, dict, dict]:
         elif value.shape != shape or value.dtype != np.float32 or not np.all(np.isfinite(value)):
             raise ValueError(f"{path}: weight {name!r} must be finite float32 of shape {shape}")
     return config, params, header["meta"]
+
+
+def source_record(source, checkpoint) -> dict | str:
+    """What a quantized ``checkpoint`` records of its float ``source`` (``None``: the shipped model).
+
+    ``{"path", "size", "sha256"}``, the path relative to the checkpoint's folder when it can be
+    (so the two files can move together), or ``"shipped"``.
+    """
+    if source is None:
+        return "shipped"
+    source = check_input_file(source, name="model")
+    folder = os.path.dirname(os.path.abspath(checkpoint))
+    try:
+        where = os.path.relpath(os.path.abspath(source), folder)
+    except ValueError:  # another drive (Windows)
+        where = os.path.abspath(source)
+    return {"path": where, "size": os.path.getsize(source), "sha256": file_digest(source)}
+
+
+def load_source(checkpoint, meta: dict) -> GPT:
+    """The float model a quantized ``checkpoint`` was made from, checked to be the very file recorded.
+
+    The recorded path is resolved relative to the checkpoint's folder; what is found must be a
+    regular file (never a FIFO or a device) with the recorded size and SHA-256.
+    """
+    record = meta.get("source")
+    if record == "shipped":
+        return load_default()
+    if not (isinstance(record, dict) and isinstance(record.get("path"), str) and isinstance(record.get("size"), int)
+            and isinstance(record.get("sha256"), str)):
+        raise ValueError(f"{checkpoint} does not record the size and hash of its float source (source: {record!r}); "
+                         "quantize the float model again (miniquant quantize --model FLOAT ...)")
+    path = os.path.join(os.path.dirname(os.path.abspath(checkpoint)), record["path"])
+    if not os.path.exists(path):
+        raise ValueError(f"{checkpoint} was quantized from {record['path']}, which is not there any more; "
+                         "quantize the float model again (miniquant quantize --model FLOAT ...)")
+    path = check_input_file(path, name="the float source")
+    if same_file(path, checkpoint):
+        raise ValueError(f"{checkpoint} names itself as its float source")
+    if os.path.getsize(path) != record["size"] or file_digest(path) != record["sha256"]:
+        raise ValueError(f"{path} is not the float model {checkpoint} was quantized from (its size or SHA-256 differs "
+                         "from the recorded ones)")
+    return load_model(path)
 
 
 def load_model(path) -> GPT:

@@ -6,6 +6,8 @@
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
 import sys
 import time
 
@@ -31,6 +33,29 @@ class TrainConfig:
     arith_fraction: float = 0.3
     seed: int = 0
     log_every: int = 50
+
+    def __post_init__(self):
+        for name in ("steps", "batch_size", "log_every"):
+            _check_int(name, getattr(self, name), low=1)
+        _check_int("warmup", self.warmup, low=0)
+        _check_int("seed", self.seed, low=0)
+        for name in ("lr", "min_lr", "grad_clip"):
+            _check_real(name, getattr(self, name), positive=True)
+        _check_real("weight_decay", self.weight_decay)
+        _check_real("arith_fraction", self.arith_fraction, high=1.0)
+
+
+def _check_int(name: str, value, *, low: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+
+
+def _check_real(name: str, value, *, positive: bool = False, high: float | None = None) -> None:
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+    ok = ok and (value > 0 if positive else value >= 0) and (high is None or value <= high)
+    if not ok:
+        bounds = "a finite number " + ("> 0" if positive else ">= 0") + ("" if high is None else f" and <= {high}")
+        raise ValueError(f"{name} must be {bounds}, got {value!r}")
 
 
 def learning_rate(step: int, tc: TrainConfig) -> float:

@@ -50,3 +50,17 @@ def test_bad_files_and_ids(tokenizer, tmp_path):
     (tmp_path / "m.txt").write_text("", encoding="utf-8")
     with pytest.raises(ValueError, match="not byte-level"):
         BPETokenizer.from_files(tmp_path / "v.json", tmp_path / "m.txt")
+
+
+def test_a_vocabulary_with_duplicate_ids_is_refused(tmp_path):
+    symbols = list(byte_to_unicode().values())
+    vocab = {s: i for i, s in enumerate(symbols)}
+    vocab["Ġt"] = vocab["a"]  # two symbols, one id: decode could not tell them apart
+    with pytest.raises(ValueError, match="gives id 64 to both 'a' and 'Ġt'"):
+        BPETokenizer(vocab, [("Ġ", "t")])
+    with pytest.raises(ValueError, match="non-negative integers"):
+        BPETokenizer({**{s: i for i, s in enumerate(symbols)}, "x": -1}, [])
+    (tmp_path / "v.json").write_text("{broken", encoding="utf-8")
+    (tmp_path / "m.txt").write_text("", encoding="utf-8")
+    with pytest.raises(ValueError, match="v.json: not a JSON vocabulary"):
+        BPETokenizer.from_files(tmp_path / "v.json", tmp_path / "m.txt")

@@ -107,3 +107,84 @@ def test_safetensors_refuses_corrupt_files(tmp_path):
     path.write_bytes(b"\x05\x00\x00\x00\x00\x00\x00\x00{bad}")
     with pytest.raises(ValueError, match="corrupt header"):
         load_safetensors(path)
+
+
+def _raw_safetensors(path, header: dict, data: bytes = b"", raw_header: bytes | None = None):
+    import struct
+
+    text = raw_header if raw_header is not None else json.dumps(header).encode()
+    path.write_bytes(struct.pack("<Q", len(text)) + text + data)
+
+
+@pytest.mark.parametrize(
+    "header, data, match",
+    [
+        ({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
+          "b": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}}, bytes(12), "overlaps the tensor before it"),
+        ({"a": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}}, bytes(8), "leaves bytes 0..4 unused"),
+        ({"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}, bytes(8), "cover 4 of the 8 data bytes"),
+        ({"a": {"dtype": "F32", "shape": "12", "data_offsets": [0, 48]}}, bytes(48), "shape that is a list of non-negative"),
+        ({"a": {"dtype": "F32", "shape": [1.9], "data_offsets": [0, 4]}}, bytes(4), "shape that is a list of non-negative"),
+        ({"a": {"dtype": "F32", "shape": [True], "data_offsets": [0, 4]}}, bytes(4), "shape that is a list of non-negative"),
+        ({"a": {"dtype": "F32", "shape": [1], "data_offsets": ["0", "4"]}}, bytes(4), "data_offsets \\[begin, end\\] of two"),
+        ({"a": {"dtype": "F32", "shape": [1], "data_offsets": [0]}}, bytes(4), "data_offsets \\[begin, end\\] of two"),
+        ({"a": {"dtype": "F32", "shape": [1]}}, bytes(4), "exactly dtype, shape and data_offsets"),
+        ({"a": [1, 2]}, bytes(4), "exactly dtype, shape and data_offsets"),
+        ({"a": {"dtype": 5, "shape": [1], "data_offsets": [0, 4]}}, bytes(4), "unsupported dtype 5"),
+        ({"__metadata__": {"format": 1}}, b"", "__metadata__ must map strings to strings"),
+    ],
+)
+def test_safetensors_refuses_hostile_headers(tmp_path, header, data, match):
+    path = tmp_path / "t.safetensors"
+    _raw_safetensors(path, header, data)
+    with pytest.raises(ValueError, match=match):
+        load_safetensors(path)
+
+
+def test_safetensors_refuses_duplicate_keys(tmp_path):
+    entry = '{"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}'
+    path = tmp_path / "t.safetensors"
+    _raw_safetensors(path, {}, bytes(4), raw_header=f'{{"a": {entry}, "a": {entry}}}'.encode())
+    with pytest.raises(ValueError, match="duplicate keys \\['a'\\]"):
+        load_safetensors(path)
+
+
+def test_safetensors_needs_a_regular_file(tmp_path):
+    with pytest.raises(ValueError, match="is not a regular file"):
+        load_safetensors(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "weight, match",
+    [
+        (np.full((50, 12), np.nan, np.float32), "holds NaN or Inf"),
+        (np.zeros((50, 12), np.int64), "must be floating point, got int64"),
+        (np.full((50, 12), 1e300), "beyond float32's range"),
+    ],
+)
+def test_gpt2_refuses_weights_that_are_not_finite_floats(tmp_path, weight, match):
+    write_checkpoint(tmp_path, extra={"transformer.wte.weight": weight, "lm_head.weight": weight})
+    with pytest.raises(ValueError, match=match):
+        load_gpt2(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        ({"n_embd": 16.9}, "n_embd must be an integer, got 16.9"),
+        ({"n_head": True}, "n_head must be an integer, got True"),
+        ({"layer_norm_epsilon": "1e-5"}, "layer_norm_epsilon must be a number"),
+    ],
+)
+def test_gpt2_config_sizes_must_be_integers(tmp_path, change, match):
+    write_checkpoint(tmp_path)
+    (tmp_path / "config.json").write_text(json.dumps({**HF_CONFIG, **change}))
+    with pytest.raises(ValueError, match=match):
+        load_gpt2(tmp_path)
+
+
+def test_gpt2_invalid_json_names_the_file(tmp_path):
+    write_checkpoint(tmp_path)
+    (tmp_path / "config.json").write_text("{not json")
+    with pytest.raises(ValueError, match="config.json: Expecting property name"):
+        load_gpt2(tmp_path)
