@@ -5,20 +5,54 @@ sweep and measures memory, quality on two tasks, and speed; ``miniquant table`` 
 for a single weight-like matrix (error metrics only); ``quantize`` saves a quantized model,
 ``eval`` and ``generate`` put a quantized model beside its float original, ``sensitivity``
 ranks the matrices, ``bench`` times the kernels and ``train`` trains a model.
+
+Each command checks every option and every output path before the long work starts, calls the
+library (``eval.tour``, ``eval.compare``, ``eval.sensitivity``, ``eval.speed``, ``methods``,
+``nn``) and prints; any error is one line that names the option and the value, exit status 2.
 """
 from __future__ import annotations
 
 import argparse
-import fnmatch
+import math
 import os
 import sys
 
 import numpy as np
 
-from .eval.errors import error_table, format_table
+from .eval.errors import ERROR_TABLE_COLUMNS, ERROR_TABLE_FORMATS, error_table, format_table
 from .eval.samples import sample_weight
+from .files import check_output_path
+from .quant import CLIPS, GRANULARITIES, SCHEMES
 
-COLUMNS = ["bits", "scheme", "granularity", "group_size", "bits_per_weight", "nbytes", "sqnr_db", "rmse", "max_abs_error", "cosine_similarity"]
+
+# -- option types: each refuses a bad value with a message that names it ------------------------
+
+def _int_at_least(low: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {low}, got {value}")
+        return value
+    parse.__name__ = f"integer >= {low}"
+    return parse
+
+
+def _finite_float(low: float = -math.inf, high: float = math.inf, *, strict_low: bool = False):
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+        if not math.isfinite(value) or value < low or (strict_low and value == low) or value > high:
+            bounds = f"{'>' if strict_low else '>='} {low:g}" if low > -math.inf else ""
+            bounds += (" and " if bounds and high < math.inf else "") + (f"<= {high:g}" if high < math.inf else "")
+            raise argparse.ArgumentTypeError(f"must be a finite number {bounds}, got {text!r}")
+        return value
+    parse.__name__ = "number"
+    return parse
 
 
 def _shape(text: str) -> tuple[int, int]:
@@ -41,23 +75,6 @@ def _bits(text: str) -> list[int]:
     return bits
 
 
-def cmd_table(args) -> int:
-    w = sample_weight(args.shape, seed=args.seed)
-    k, n = w.shape
-    print(f"Quantizing a sample weight w of shape {k}x{n} (K x N, Student-t entries, per-column spread,")
-    print(f"outliers; seed {args.seed}): float32 takes {w.nbytes:,} bytes = 32 bits per weight.")
-    print(f"Scales stored as {args.scale_dtype}; range chosen by clip={args.clip!r}; groups of {args.group_size} along K.\n")
-    rows = error_table(
-        w, bits=args.bits, group_size=args.group_size, clip=args.clip, scale_dtype=np.dtype(args.scale_dtype),
-    )
-    print(format_table(rows, COLUMNS, formats={"cosine_similarity": ".6f"}))
-    print(
-        "\nRead it as: SQNR (dB, higher is better) gains about 6 dB per bit; per-channel and per-group "
-        "scales\nbuy back what one outlier costs per-tensor, for the bits_per_weight their scales add."
-    )
-    return 0
-
-
 def _shapes(text: str) -> list[tuple[int, int, int]]:
     try:
         shapes = [tuple(int(v) for v in item.lower().split("x")) for item in text.split(",")]
@@ -68,68 +85,88 @@ def _shapes(text: str) -> list[tuple[int, int, int]]:
     return shapes
 
 
+def _counts(text: str) -> list[int]:
+    try:
+        counts = [int(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"counts must be comma-separated integers such as 0,1,2,4, got {text!r}") from None
+    if any(c < 0 for c in counts):
+        raise argparse.ArgumentTypeError(f"counts must not be negative, got {text!r}")
+    return counts
+
+
+def _model_path(args):
+    """The model the command reads: ``--model``, or the shipped checkpoint."""
+    from .nn.io import DEFAULT_PATH
+
+    return args.model if args.model is not None else DEFAULT_PATH
+
+
+def _load(path):
+    from .nn import load_default, load_model
+
+    return load_default() if path is None else load_model(path)
+
+
+# -- commands ---------------------------------------------------------------------------------
+
+def cmd_table(args) -> int:
+    w = sample_weight(args.shape, seed=args.seed)
+    k, n = w.shape
+    print(f"Quantizing a sample weight w of shape {k}x{n} (K x N, Student-t entries, per-column spread,")
+    print(f"outliers; seed {args.seed}): float32 takes {w.nbytes:,} bytes = 32 bits per weight.")
+    print(f"Scales stored as {args.scale_dtype}; range chosen by clip={args.clip!r}; groups of {args.group_size} along K.\n")
+    rows = error_table(w, bits=args.bits, group_size=args.group_size, clip=args.clip, scale_dtype=np.dtype(args.scale_dtype))
+    print(format_table(rows, ERROR_TABLE_COLUMNS, ERROR_TABLE_FORMATS))
+    print(
+        "\nRead it as: SQNR (dB, higher is better) gains about 6 dB per bit; per-channel and per-group "
+        "scales\nbuy back what one outlier costs per-tensor, for the bits_per_weight their scales add."
+    )
+    return 0
+
+
 def cmd_bench(args) -> int:
-    import dataclasses
     import json
 
     from .eval import speed
-    from .kernels import PREFILL_M
+    from .files import atomic_write
 
-    if args.shapes:
-        shapes = args.shapes
-    elif args.quick:
-        shapes = [(1, 1024, 1024), (64, 1024, 1024)]
-    else:  # the issue's shapes, then the shipped model's own matrices at decode (M = 1)
-        from .nn import load_default
-
-        shapes = list(speed.DEFAULT_SHAPES) + speed.model_shapes(load_default().config)
-    rounds, reps = (2, 3) if args.quick else (args.rounds, args.reps)
-    bandwidth = speed.streaming_bandwidth(64 * 2**20 if args.quick else 512 * 2**20)
-    records = []
-    if args.cold:
-        print(f"cold caches: {speed.EVICT_BYTES // 2**20} MB of other data are read before every timed call")
-    for shape in shapes:
-        records += speed.bench_shape(shape, bandwidth=bandwidth, rounds=rounds, reps=reps, cold=args.cold)
-        print(f"... {shape[0]}x{shape[1]}x{shape[2]} done", file=sys.stderr, flush=True)
-    print(speed.format_records(records, bandwidth))
-    k = 1024 if args.quick else 4096
-    cross = speed.crossover(k, k, ms=(1, 4, 16, 64) if args.quick else (1, 2, 4, 8, 16, 32, 64), reps=reps)
-    print(f"\nfused kernel vs tile+BLAS, 4-bit g32, K = N = {k} (the library switches at M = {PREFILL_M}):")
-    for row in cross:
-        print(f"  M = {row['M']:>3}: fused {row['fused_ms']:8.3f} ms   tile+BLAS {row['tiled_ms']:8.3f} ms   -> {row['faster']}")
-    inter = speed.interleaved_cost(k, k)
-    print(
-        f"\nalternating NumPy and Numba calls (4-bit GEMV {k}x{k}): kernel alone {inter['kernel_ms']:.3f} ms, "
-        f"NumPy alone {inter['numpy_ms']:.3f} ms, alternated {inter['alternated_ms']:.3f} ms per pair "
-        f"({inter['penalty']:.2f}x the sum)"
-    )
-    compile_ = None if args.no_compile else speed.compile_times()
-    if compile_:
-        print(f"\nNumba compile time of the kernels in a fresh process: cold cache {compile_['cold_s']:.1f} s, warm cache {compile_['warm_s']:.2f} s")
     if args.json:
-        data = {"bandwidth_gbps": bandwidth, "records": [dataclasses.asdict(r) for r in records], "crossover": cross,
-                "interleaved": inter, "compile": compile_}
-        with open(args.json, "w") as fh:
-            json.dump(data, fh, indent=1)
+        check_output_path(args.json, name="--json")
+    progress = lambda shape: print(f"... {'x'.join(map(str, shape))} done", file=sys.stderr, flush=True)  # noqa: E731
+    result = speed.run_benchmark(args.shapes, quick=args.quick, rounds=args.rounds, reps=args.reps, cold=args.cold,
+                                 compile_time=not args.no_compile, progress=progress)
+    print(speed.format_benchmark(result))
+    if args.json:
+        with atomic_write(args.json, "w") as fh:
+            json.dump(result, fh, indent=1)
         print(f"\nrecords saved to {args.json}")
     return 0
 
 
+def _check_output_folder(path, name: str) -> None:
+    """A folder the command will create or fill: refuse a file in its place or an unwritable parent, now."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ValueError(f"{name} {path!r} is a file; give a folder")
+    existing = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
+    while not os.path.isdir(existing):
+        existing = os.path.dirname(existing)
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise PermissionError(f"{name} {path!r} is not writable")
+
+
 def cmd_tour(args) -> int:
-    import os
     import time
 
     from .eval.plots import plot_knee, plot_memory
-    from .eval.tour import default_recipes, full_recipes, run_tour, save_records
+    from .eval.tour import TOUR_COLUMNS, TOUR_FORMATS, run_tour, save_records, speed_note, tour_recipes
     from .nn.data import build_corpus
 
+    _check_output_folder(args.out, "--out")
     t0 = time.perf_counter()
     model = _load(args.model)
     corpus = build_corpus()
-    if args.full:
-        recipes = full_recipes()
-    else:
-        recipes = default_recipes(bits=(8, 4, 2) if args.quick else (8, 6, 5, 4, 3, 2))
+    recipes = tour_recipes(full=args.full, quick=args.quick)
     skipped = [r.label() for r in recipes if not r.fits(model.params)]
     recipes = [r for r in recipes if r.fits(model.params)]
     if skipped:
@@ -140,12 +177,8 @@ def cmd_tour(args) -> int:
     print(f"and top-1 agreement with the float model at every position) and {problems} held-out arithmetic problems")
     print("(exact match, greedy); speed: greedy decoding with the KV cache, quantized weights through the kernels.\n")
     records = run_tour(model, corpus, recipes, max_windows=windows, n_problems=problems, speed_tokens=32 if args.quick else 48)
-    columns = ["recipe", "bits_per_weight", "model_bytes", "weight_sqnr_db", "bits_per_byte", "kl_mean", "kl_p99",
-               "top1_agreement", "arith_accuracy", "decode_tokens_per_s"]
-    print(format_table(records, columns, formats={"kl_mean": ".2e", "kl_p99": ".2e", "top1_agreement": ".3f", "weight_sqnr_db": ".2f",
-                                                   "arith_accuracy": ".3f", "bits_per_byte": ".3f", "bits_per_weight": ".3f",
-                                                   "decode_tokens_per_s": ".0f"}))
-    print(_speed_note(records))
+    print(format_table(records, TOUR_COLUMNS, TOUR_FORMATS))
+    print("\n" + speed_note(records))
     os.makedirs(args.out, exist_ok=True)
     paths = list(save_records(records, os.path.join(args.out, "tour")))
     try:
@@ -156,24 +189,6 @@ def cmd_tour(args) -> int:
     print("\nsaved:\n  " + "\n  ".join(paths))
     print(f"({time.perf_counter() - t0:.0f} s)")
     return 0
-
-
-def _speed_note(records: list[dict]) -> str:
-    """What the decode-speed column says, in words, from the measured numbers."""
-    float_speed = records[0]["decode_tokens_per_s"]
-    ratios = [r["decode_tokens_per_s"] / float_speed for r in records[1:]]
-    if not ratios:
-        return ""
-    if max(ratios) < 1:
-        verdict = "slower than"
-    elif min(ratios) < 1:
-        verdict = "sometimes faster than"
-    else:
-        verdict = "faster than"
-    return (f"\nDecode speed: the quantized models ran at {min(ratios):.2f}x to {max(ratios):.2f}x the float model's "
-            f"{float_speed:.0f} tokens/s, i.e. {verdict} float.\nThe float weights of this small model fit in the CPU "
-            "caches, so reading fewer bytes saves little and unpacking costs time;\nlow-bit pays off when weights "
-            "stream from memory (see `miniquant bench` for large matrices).")
 
 
 def cmd_train(args) -> int:
@@ -188,6 +203,7 @@ def cmd_train(args) -> int:
     config = GPTConfig(vocab_size=256, n_ctx=args.n_ctx, n_embd=args.n_embd, n_head=args.n_head, n_layer=args.n_layer)
     tc = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, arith_fraction=args.arith_fraction,
                      seed=args.seed, log_every=args.log_every)
+    check_output_path(args.out, name="--out")
     corpus = build_corpus(seed=args.seed)
     print(corpus.describe())
     print(f"{config}\n{tc}")
@@ -199,190 +215,105 @@ def cmd_train(args) -> int:
               f"({record['seconds']:.0f} s)", flush=True)
         meta = {"command": command, "train": dataclasses.asdict(tc), "step": record["step"], "loss": record["loss"],
                 "wall_seconds": time.perf_counter() - start}
-        save_checkpoint(args.out, config, params, meta)
+        save_checkpoint(args.out, config, params, meta)   # atomic: a cut-short write keeps the last one
 
     train(config, tc, corpus, progress=not args.quiet, on_log=on_log)
     print(f"saved {args.out} after {time.perf_counter() - start:.0f} s")
     return 0
 
 
-def _load(path):
-    from .nn import load_default, load_model
-
-    return load_default() if path is None else load_model(path)
-
-
-def _add_recipe_args(parser, *, required: bool = False, what: str = "", activations: bool = False) -> None:
-    """The options that describe a round-to-nearest recipe (``methods.make_recipe``); ``--activations`` where a model runs."""
-    group = parser.add_argument_group("quantization recipe" + (f" ({what})" if what else ""))
-    group.add_argument("--bits", type=int, choices=range(2, 9), metavar="{2..8}", required=required,
-                       help="code width of the weight matrices" + ("" if required else "; omit to use the model as it is"))
-    group.add_argument("--scheme", choices=["symmetric", "asymmetric"], default="symmetric", help="(default symmetric)")
-    group.add_argument("--granularity", choices=["tensor", "channel", "group"],
-                       help="scale sharing (default: group if --group-size is given, else channel)")
-    group.add_argument("--group-size", type=int, help="group length along K, e.g. 32 or 128")
-    group.add_argument("--clip", choices=["minmax", "percentile", "mse"], default="minmax", help="range selection (default minmax)")
-    group.add_argument("--scale-dtype", choices=["float16", "float32"], default="float16", help="(default float16)")
-    group.add_argument("--protect", action="append", default=[], metavar="PATTERN",
-                       help="keep tensors matching PATTERN (fnmatch, e.g. 'h.0.*') at --protect-bits; repeatable")
-    group.add_argument("--protect-bits", type=int, choices=range(2, 9), metavar="{2..8}", default=8,
-                       help="bits for --protect tensors (default 8)")
-    if activations:
-        group.add_argument("--activations", choices=["float", "int8"], default="float",
-                           help="int8: round the activations to int8 before every quantized matrix and multiply "
-                           "with the integer kernels, W4A8 / W8A8 (default float)")
-
-
-def _recipe(args, params):
-    """The recipe the options describe, or ``None`` without ``--bits``; checked against ``params``."""
+def _recipe(args):
+    """The recipe the options describe, or ``None`` without ``--bits`` (checked against a model later)."""
     from .methods import make_recipe
 
     if args.bits is None:
         for flag in ("group_size", "granularity"):
             if getattr(args, flag) is not None:
                 raise ValueError(f"--{flag.replace('_', '-')} needs --bits")
+        if args.protect:
+            raise ValueError("--protect needs --bits")
         return None
-    recipe = make_recipe(args.bits, scheme=args.scheme, granularity=args.granularity, group_size=args.group_size,
-                         clip=args.clip, scale_dtype=args.scale_dtype, protect=args.protect, protect_bits=args.protect_bits,
-                         activations=getattr(args, "activations", "float"))
-    matrices = [k for k, v in params.items() if np.ndim(v) == 2]
-    for pattern in args.protect:
-        if not any(fnmatch.fnmatchcase(k, pattern) for k in matrices):
-            example = next(k for k in matrices if recipe.spec_for(k, params[k]) is not None)
-            raise ValueError(f"--protect {pattern!r} matches no weight matrix (they are named like {example!r})")
-    if not recipe.fits(params):
-        sizes = sorted({np.shape(v)[0] for k, v in params.items() if recipe.spec_for(k, v) is not None})
-        raise ValueError(f"--group-size {args.group_size} must divide the K of every quantized matrix (K in {sizes})")
-    return recipe
+    return make_recipe(args.bits, scheme=args.scheme, granularity=args.granularity, group_size=args.group_size,
+                       clip=args.clip, scale_dtype=args.scale_dtype, protect=args.protect, protect_bits=args.protect_bits,
+                       activations=getattr(args, "activations", "float"))
 
 
-def _models(args) -> list[tuple[str, object]]:
-    """``[("float32", float_model)]``, plus ``(label, quantized_model)`` when there is one to compare.
+def _models(args):
+    from .eval.compare import models_to_compare
 
-    With ``--bits`` the (float) model is quantized now; a quantized checkpoint is compared with
-    the float model it was made from (recorded in its header).
-    """
-    from .methods import is_quantized, quantize_model
-    from .nn import GPT, load_default
-    from .nn.io import load_checkpoint
-
-    if args.model is None:
-        model, meta = load_default(), {}
-    else:
-        config, params, meta = load_checkpoint(args.model)   # read once: weights and header
-        model = GPT(config, params)
-    recipe = _recipe(args, model.params)
-    if recipe is not None:
-        if is_quantized(model.params):
-            raise ValueError(f"--model {args.model} is already quantized; give a float model with --bits")
-        quantized = GPT(model.config, quantize_model(model.params, recipe), activations=recipe.activations)
-        return [("float32", model), (recipe.label(), quantized)]
-    activations = getattr(args, "activations", "float")
-    if not is_quantized(model.params):
-        if activations != "float":
-            raise ValueError("--activations int8 needs a quantized model: give --bits, or a quantized --model")
-        return [("float32", model)]
-    if activations != "float":
-        model = GPT(model.config, model.params, activations=activations)
-    source = meta.get("source")
-    try:
-        float_model = _load(None if source in (None, "shipped") else source)
-    except FileNotFoundError:
-        raise ValueError(f"--model {args.model} was quantized from {source}, which is not there any more; "
-                         "quantize the float model again (miniquant quantize --model FLOAT ...)") from None
-    if float_model.config != model.config:
-        raise ValueError(f"the float model {source!r} recorded in {args.model} does not match its config")
-    label = meta.get("recipe", "quantized") + (" +int8 act" if activations == "int8" else "")
-    return [("float32", float_model), (label, model)]
+    return models_to_compare(args.model, _recipe(args), activations=getattr(args, "activations", "float"))
 
 
 def cmd_quantize(args) -> int:
-    from .eval.errors import model_weight_errors, pooled_sqnr_from_errors
+    from .eval.errors import WEIGHT_ERROR_COLUMNS, WEIGHT_ERROR_FORMATS, model_weight_errors, pooled_sqnr_from_errors
     from .eval.memory import memory_ledger
-    from .methods import is_quantized, quantize_model
-    from .nn.io import save_checkpoint
+    from .methods import check_recipe, is_quantized, quantize_model
+    from .nn.io import save_checkpoint, source_record
 
+    out = check_output_path(args.out, name="--out", inputs=[_model_path(args)])
+    recipe = _recipe(args)
     model = _load(args.model)
     if is_quantized(model.params):
         raise ValueError(f"--model {args.model} is already quantized")
-    recipe = _recipe(args, model.params)
+    check_recipe(recipe, model.params)
     qparams = quantize_model(model.params, recipe)
     ledger = memory_ledger(qparams)
     if args.ledger:
         print(ledger, end="\n\n")
     errors = model_weight_errors(model.params, qparams)
-    print(format_table(errors, ["tensor", "storage", "bits_per_weight", "sqnr_db", "rmse", "max_abs_error"],
-                       formats={"bits_per_weight": ".3f", "sqnr_db": ".2f", "rmse": ".3e", "max_abs_error": ".3e"}))
+    print(format_table(errors, WEIGHT_ERROR_COLUMNS, WEIGHT_ERROR_FORMATS))
     print(f"all quantized matrices together: SQNR {pooled_sqnr_from_errors(errors):.2f} dB\n")
-    meta = {"recipe": recipe.label(), "source": args.model or "shipped",
+    meta = {"recipe": recipe.label(), "source": source_record(args.model, out),
             "command": "miniquant quantize " + " ".join(sys.argv[2:])}
-    save_checkpoint(args.out, model.config, qparams, meta)
+    save_checkpoint(out, model.config, qparams, meta)
     float_bytes = memory_ledger(model.params).total_bytes
     print(f"{recipe.label()}: {ledger.total_bytes:,} bytes held ({ledger.bits_per_weight:.3f} bits per weight, "
           f"embeddings, LayerNorms and biases in float) vs {float_bytes:,} in float32 ({float_bytes / ledger.total_bytes:.2f}x smaller)")
-    print(f"saved {args.out} ({os.path.getsize(args.out):,} bytes on disk)")
-    print(f"next: miniquant eval --model {args.out}   or   miniquant generate --model {args.out}")
+    print(f"saved {out} ({os.path.getsize(out):,} bytes on disk)")
+    print(f"next: miniquant eval --model {out}   or   miniquant generate --model {out}")
     return 0
 
 
 def cmd_eval(args) -> int:
     import time
 
-    from .eval.memory import memory_ledger
-    from .eval.quality import compare_to_float, held_out_windows, logprobs
+    from .eval.compare import COMPARISON_FORMATS, compare_models
     from .nn.data import build_corpus
-    from .nn.evaluate import arithmetic_results, bits_per_byte, ngram_bits_per_byte
 
     t0 = time.perf_counter()
     models = _models(args)
     float_model = models[0][1]
-    quantized = models[1][1] if len(models) > 1 else None
+    if args.max_bytes is not None and args.max_bytes <= float_model.config.n_ctx:
+        raise ValueError(f"--max-bytes must exceed the model's context of {float_model.config.n_ctx} bytes, got {args.max_bytes}")
     print(f"model: {float_model.config} ({float_model.n_params:,} weights), ready in {time.perf_counter() - t0:.2f} s")
     corpus = build_corpus(seed=args.seed)
     print(corpus.describe())
-    val = corpus.docs_val[: args.max_bytes]
-    train_sample = corpus.docs_train[: len(val)]
-    held_out = corpus.arith_val[: args.arith_problems]
-    additions = [p for p in held_out if "+" in p and all(len(x) == 2 for x in p.split("=")[0].split("+"))]
-    print(f"\nbaselines on the validation docstrings ({len(val):,} bytes), bits per byte: "
-          f"unigram {ngram_bits_per_byte(corpus.docs_train, val, 1):.3f}, bigram {ngram_bits_per_byte(corpus.docs_train, val, 2):.3f}")
-    rows = []
-    for name, model in models:
-        right = dict(zip(held_out, arithmetic_results(model, held_out)))  # decode each problem once
-        ledger = memory_ledger(model.params)
-        rows.append({"model": name, "bytes": ledger.total_bytes, "bits_per_weight": ledger.bits_per_weight,
-                     "val_bits_per_byte": bits_per_byte(model, val), "train_bits_per_byte": bits_per_byte(model, train_sample),
-                     "arith_exact": sum(right.values()) / len(right),
-                     "add_2digit": sum(right[p] for p in additions) / max(len(additions), 1)})
-    columns = ["model", "bytes", "bits_per_weight", "val_bits_per_byte", "train_bits_per_byte", "arith_exact", "add_2digit"]
-    if quantized is not None:
-        ids, targets = held_out_windows(val, float_model.config.n_ctx, args.kl_windows)
-        rows[0].update(kl_mean=0.0, kl_p99=0.0, top1_agreement=1.0)
-        rows[1].update({k: v for k, v in compare_to_float(logprobs(float_model, ids), quantized, ids, targets).items()
-                        if k != "bits_per_byte"})
-        columns += ["kl_mean", "kl_p99", "top1_agreement"]
-    print(f"\nheld-out arithmetic: {len(held_out)} problems ({len(additions)} two-digit additions), greedy exact match; "
-          f"training-text bits per byte on the first {len(train_sample):,} bytes")
-    if quantized is not None:
-        print(f"KL divergence (nats) and top-1 agreement with the float model at the {ids.size:,} positions of the "
-              f"first {len(ids)} validation windows")
+    result = compare_models(models, corpus, max_bytes=args.max_bytes, arith_problems=args.arith_problems,
+                            kl_windows=args.kl_windows)
+    print(f"\nbaselines on the validation docstrings ({result.val_bytes:,} bytes), bits per byte: "
+          f"unigram {result.unigram_bits_per_byte:.3f}, bigram {result.bigram_bits_per_byte:.3f}")
+    print(f"\nheld-out arithmetic: {result.n_problems} problems ({result.n_additions} two-digit additions), greedy exact "
+          f"match; training-text bits per byte on the first {result.train_bytes:,} bytes")
+    if result.kl_positions is not None:
+        print(f"KL divergence (nats) and top-1 agreement with the float model at the {result.kl_positions:,} positions of the "
+              f"first {result.kl_windows} validation windows")
     print()
-    print(format_table(rows, columns, formats={"bits_per_weight": ".3f", "val_bits_per_byte": ".3f", "train_bits_per_byte": ".3f",
-                                               "arith_exact": ".1%", "add_2digit": ".1%", "kl_mean": ".2e", "kl_p99": ".2e",
-                                               "top1_agreement": ".3f"}))
+    print(format_table(result.rows, result.columns, COMPARISON_FORMATS))
     return 0
 
 
 def cmd_generate(args) -> int:
     from .nn import ByteTokenizer, generate
 
+    if not args.prompt:
+        raise ValueError("--prompt must not be empty")
     models = _models(args)
     n_ctx = models[0][1].config.n_ctx
     tok = ByteTokenizer()
     prompt = tok.encode(args.prompt)
+    if len(prompt) >= n_ctx:
+        raise ValueError(f"--prompt is {len(prompt)} bytes; the model's context is {n_ctx}, so it must be shorter")
     n = min(args.tokens, n_ctx - len(prompt))
-    if n <= 0:
-        raise ValueError(f"--prompt is {len(prompt)} bytes; the model's context is {n_ctx}")
     texts = []
     for name, model in models:
         out = generate(model, prompt, n, temperature=args.temperature, top_k=args.top_k, seed=args.seed)
@@ -399,33 +330,50 @@ def cmd_generate(args) -> int:
 
 def cmd_sensitivity(args) -> int:
     from .eval.quality import held_out_windows, logprobs
-    from .eval.sensitivity import layer_sensitivity, mixed_precision
-    from .eval.tour import run_tour
-    from .methods import Recipe
+    from .eval.sensitivity import (
+        CANDIDATE_COLUMNS, SENSITIVITY_COLUMNS, SENSITIVITY_FORMATS, layer_sensitivity, protection_candidates,
+    )
+    from .eval.tour import TOUR_FORMATS, run_tour
+    from .methods import check_recipe, is_quantized
     from .nn.data import build_corpus
 
+    recipe = _recipe(args)
     model = _load(args.model)
-    recipe = _recipe(args, model.params)
+    if is_quantized(model.params):
+        raise ValueError(f"--model {args.model} is already quantized; give a float model")
+    check_recipe(recipe, model.params)
     corpus = build_corpus()
     ids, targets = held_out_windows(corpus.docs_val, model.config.n_ctx, args.windows)
     print(f"Per-layer sensitivity of {recipe.label()}: each matrix quantized alone, the rest in float; KL divergence "
           f"from the float model over {ids.size:,} held-out positions (nats), most harmful first.\n")
     ranking = layer_sensitivity(model, recipe, logprobs(model, ids), ids, targets)
-    print(format_table(ranking, ["tensor", "kl_mean", "kl_p99", "bits_per_byte"],
-                       formats={"kl_mean": ".2e", "kl_p99": ".2e", "bits_per_byte": ".3f"}))
-    protected = recipe.spec.replace(bits=args.protect_bits)
-    counts = [n for n in args.counts if n <= len(ranking)]
-    candidates = [mixed_precision(recipe, ranking, n, protected) for n in counts]
-    candidates.append(Recipe(protected))
-    if args.bits + 1 < args.protect_bits:
-        candidates.append(Recipe(recipe.spec.replace(bits=args.bits + 1)))
+    print(format_table(ranking, SENSITIVITY_COLUMNS, SENSITIVITY_FORMATS))
+    candidates = protection_candidates(recipe, ranking, args.counts, args.protect_bits)
     print(f"\nWhat protecting the most sensitive matrices at {args.protect_bits} bits buys, against spending the memory uniformly:")
     records = run_tour(model, corpus, candidates, max_windows=args.windows, n_problems=args.problems, speed_tokens=8)
-    print(format_table(records, ["recipe", "bits_per_weight", "matrix_bits_per_weight", "model_bytes", "bits_per_byte",
-                                 "kl_mean", "kl_p99", "arith_accuracy"],
-                       formats={"bits_per_weight": ".3f", "matrix_bits_per_weight": ".3f", "bits_per_byte": ".3f",
-                                "kl_mean": ".2e", "kl_p99": ".2e", "arith_accuracy": ".3f"}))
+    print(format_table(records, CANDIDATE_COLUMNS, TOUR_FORMATS))
     return 0
+
+
+def _add_recipe_args(parser, *, required: bool = False, what: str = "", activations: bool = False) -> None:
+    """The options that describe a round-to-nearest recipe (``methods.make_recipe``); ``--activations`` where a model runs."""
+    group = parser.add_argument_group("quantization recipe" + (f" ({what})" if what else ""))
+    group.add_argument("--bits", type=int, choices=range(2, 9), metavar="{2..8}", required=required,
+                       help="code width of the weight matrices" + ("" if required else "; omit to use the model as it is"))
+    group.add_argument("--scheme", choices=SCHEMES, default="symmetric", help="(default symmetric)")
+    group.add_argument("--granularity", choices=GRANULARITIES,
+                       help="scale sharing (default: group if --group-size is given, else channel)")
+    group.add_argument("--group-size", type=_int_at_least(1), help="group length along K, e.g. 32 or 128")
+    group.add_argument("--clip", choices=CLIPS, default="minmax", help="range selection (default minmax)")
+    group.add_argument("--scale-dtype", choices=["float16", "float32"], default="float16", help="(default float16)")
+    group.add_argument("--protect", action="append", default=[], metavar="PATTERN",
+                       help="keep tensors matching PATTERN (fnmatch, e.g. 'h.0.*') at --protect-bits; repeatable")
+    group.add_argument("--protect-bits", type=int, choices=range(2, 9), metavar="{2..8}", default=8,
+                       help="bits for --protect tensors (default 8)")
+    if activations:
+        group.add_argument("--activations", choices=["float", "int8"], default="float",
+                           help="int8: round the activations to int8 before every quantized matrix and multiply "
+                           "with the integer kernels, W4A8 / W8A8 (default float)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -468,10 +416,10 @@ def build_parser() -> argparse.ArgumentParser:
         "and top-1 agreement of their next-byte distributions and the memory each holds.",
     )
     ev.add_argument("--model", help="checkpoint (.npz), float or quantized; default: the shipped model")
-    ev.add_argument("--max-bytes", type=int, default=None, help="evaluate on at most this many bytes")
-    ev.add_argument("--arith-problems", type=int, default=None, help="at most this many held-out problems")
-    ev.add_argument("--kl-windows", type=int, default=256, help="windows of validation text for the KL divergence (default 256)")
-    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--max-bytes", type=_int_at_least(1), default=None, help="evaluate on at most this many bytes")
+    ev.add_argument("--arith-problems", type=_int_at_least(1), default=None, help="at most this many held-out problems")
+    ev.add_argument("--kl-windows", type=_int_at_least(1), default=256, help="windows of validation text for the KL divergence (default 256)")
+    ev.add_argument("--seed", type=_int_at_least(0), default=0)
     _add_recipe_args(ev, what="quantize the model now and compare", activations=True)
     ev.set_defaults(func=cmd_eval)
 
@@ -484,10 +432,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     gen.add_argument("--model", help="checkpoint (.npz), float or quantized; default: the shipped model")
     gen.add_argument("--prompt", default="Return the ", help="text to continue (default 'Return the ')")
-    gen.add_argument("--tokens", type=int, default=100, help="bytes to generate, up to the context length (default 100)")
-    gen.add_argument("--temperature", type=float, default=0.8, help="0 for greedy (default 0.8)")
-    gen.add_argument("--top-k", type=int, default=None)
-    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--tokens", type=_int_at_least(1), default=100, help="bytes to generate, up to the context length (default 100)")
+    gen.add_argument("--temperature", type=_finite_float(0.0), default=0.8, help="0 for greedy (default 0.8)")
+    gen.add_argument("--top-k", type=_int_at_least(1), default=None, help="sample among the k most likely bytes")
+    gen.add_argument("--seed", type=_int_at_least(0), default=0)
     _add_recipe_args(gen, what="also generate with the quantized model", activations=True)
     gen.set_defaults(func=cmd_generate)
 
@@ -499,9 +447,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--protect-bits with uniform recipes, by bits per weight and quality. Example: miniquant sensitivity --bits 3",
     )
     sens.add_argument("--model", help="float checkpoint (.npz); default: the shipped model")
-    sens.add_argument("--windows", type=int, default=8, help="held-out windows to measure on (default 8)")
-    sens.add_argument("--problems", type=int, default=100, help="held-out arithmetic problems (default 100)")
-    sens.add_argument("--counts", type=lambda t: [int(v) for v in t.split(",")], default=[0, 1, 2, 4],
+    sens.add_argument("--windows", type=_int_at_least(1), default=8, help="held-out windows to measure on (default 8)")
+    sens.add_argument("--problems", type=_int_at_least(1), default=100, help="held-out arithmetic problems (default 100)")
+    sens.add_argument("--counts", type=_counts, default=[0, 1, 2, 4],
                       help="how many of the most sensitive matrices to protect, comma-separated (default 0,1,2,4)")
     _add_recipe_args(sens, required=True)
     sens.set_defaults(func=cmd_sensitivity)
@@ -516,8 +464,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("--quick", action="store_true", help="small shapes and few repetitions (seconds)")
     bench.add_argument("--shapes", type=_shapes, help="comma-separated M x K x N, e.g. 1x4096x4096,512x4096x4096")
-    bench.add_argument("--rounds", type=int, default=3, help="rounds per ratio; the median is reported (default 3)")
-    bench.add_argument("--reps", type=int, default=10, help="timed calls per round after warm-up (default 10)")
+    bench.add_argument("--rounds", type=_int_at_least(1), default=3, help="rounds per ratio; the median is reported (default 3)")
+    bench.add_argument("--reps", type=_int_at_least(1), default=10, help="timed calls per round after warm-up (default 10)")
     bench.add_argument("--cold", action="store_true",
                        help="read 64 MB of other data before every timed call, as a model's other layers would: "
                        "weights come from memory, not from the cache a repeated call leaves them in")
@@ -533,10 +481,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     table.add_argument("--shape", type=_shape, default=(1024, 256), help="K x N of the sample weight (default 1024x256)")
     table.add_argument("--bits", type=_bits, default=[8, 6, 5, 4, 3, 2], help="bit-widths, comma-separated (default 8,6,5,4,3,2)")
-    table.add_argument("--group-size", type=int, default=32, help="group size along K for per-group rows (default 32)")
-    table.add_argument("--clip", choices=["minmax", "percentile", "mse"], default="minmax", help="range selection (default minmax)")
+    table.add_argument("--group-size", type=_int_at_least(1), default=32, help="group size along K for per-group rows (default 32)")
+    table.add_argument("--clip", choices=CLIPS, default="minmax", help="range selection (default minmax)")
     table.add_argument("--scale-dtype", choices=["float16", "float32"], default="float16", help="scale storage (default float16)")
-    table.add_argument("--seed", type=int, default=0, help="seed of the sample weight (default 0)")
+    table.add_argument("--seed", type=_int_at_least(0), default=0, help="seed of the sample weight (default 0)")
     table.set_defaults(func=cmd_table)
 
     tr = sub.add_parser(
@@ -546,16 +494,16 @@ def build_parser() -> argparse.ArgumentParser:
         "standard library's docstrings mixed with arithmetic lines; saves an .npz checkpoint at every log step.",
     )
     tr.add_argument("--out", required=True, help="checkpoint path (.npz), rewritten at every log step")
-    tr.add_argument("--steps", type=int, default=2000)
-    tr.add_argument("--batch-size", type=int, default=16)
-    tr.add_argument("--lr", type=float, default=3e-3)
-    tr.add_argument("--arith-fraction", type=float, default=0.3, help="share of training windows taken from arithmetic")
-    tr.add_argument("--n-ctx", type=int, default=128)
-    tr.add_argument("--n-embd", type=int, default=128)
-    tr.add_argument("--n-head", type=int, default=4)
-    tr.add_argument("--n-layer", type=int, default=4)
-    tr.add_argument("--seed", type=int, default=0)
-    tr.add_argument("--log-every", type=int, default=100)
+    tr.add_argument("--steps", type=_int_at_least(1), default=2000)
+    tr.add_argument("--batch-size", type=_int_at_least(1), default=16)
+    tr.add_argument("--lr", type=_finite_float(0.0, strict_low=True), default=3e-3)
+    tr.add_argument("--arith-fraction", type=_finite_float(0.0, 1.0), default=0.3, help="share of training windows taken from arithmetic")
+    tr.add_argument("--n-ctx", type=_int_at_least(1), default=128)
+    tr.add_argument("--n-embd", type=_int_at_least(1), default=128)
+    tr.add_argument("--n-head", type=_int_at_least(1), default=4)
+    tr.add_argument("--n-layer", type=_int_at_least(1), default=4)
+    tr.add_argument("--seed", type=_int_at_least(0), default=0)
+    tr.add_argument("--log-every", type=_int_at_least(1), default=100)
     tr.add_argument("--quiet", action="store_true", help="no progress bar")
     tr.set_defaults(func=cmd_train)
     return parser
@@ -566,8 +514,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, TypeError, OSError) as exc:
+    except (ValueError, TypeError, OSError, RuntimeError) as exc:
         parser.exit(2, f"miniquant {args.command}: error: {exc}\n")
+    except KeyboardInterrupt:
+        parser.exit(130, f"miniquant {args.command}: interrupted (files already written are complete)\n")
 
 
 if __name__ == "__main__":

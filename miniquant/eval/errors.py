@@ -102,6 +102,15 @@ def error_report(x, x_hat) -> dict[str, float]:
     return {name: fn(x, x_hat) for name, fn in METRICS.items()}
 
 
+#: ``format_table`` columns and formats of ``error_table`` records (``miniquant table``).
+ERROR_TABLE_COLUMNS = ["bits", "scheme", "granularity", "group_size", "bits_per_weight", "nbytes", "sqnr_db", "rmse",
+                       "max_abs_error", "cosine_similarity"]
+ERROR_TABLE_FORMATS = {"cosine_similarity": ".6f"}
+#: ``format_table`` columns and formats of ``model_weight_errors`` records (``miniquant quantize``).
+WEIGHT_ERROR_COLUMNS = ["tensor", "storage", "bits_per_weight", "sqnr_db", "rmse", "max_abs_error"]
+WEIGHT_ERROR_FORMATS = {"bits_per_weight": ".3f", "sqnr_db": ".2f", "rmse": ".3e", "max_abs_error": ".3e"}
+
+
 def error_table(
     x,
     *,

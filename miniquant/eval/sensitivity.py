@@ -34,6 +34,29 @@ def layer_sensitivity(model: GPT, recipe: Recipe, reference, ids, targets) -> li
     return sorted(rows, key=lambda r: -r["kl_mean"])
 
 
+#: ``format_table`` columns and formats of ``layer_sensitivity`` rows.
+SENSITIVITY_COLUMNS = ["tensor", "kl_mean", "kl_p99", "bits_per_byte"]
+SENSITIVITY_FORMATS = {"kl_mean": ".2e", "kl_p99": ".2e", "bits_per_byte": ".3f"}
+#: ``format_table`` columns of the ``run_tour`` records of ``protection_candidates`` (formats: ``tour.TOUR_FORMATS``).
+CANDIDATE_COLUMNS = ["recipe", "bits_per_weight", "matrix_bits_per_weight", "model_bytes", "bits_per_byte", "kl_mean",
+                     "kl_p99", "arith_accuracy"]
+
+
+def protection_candidates(recipe: Recipe, ranking: list[dict], counts, protect_bits: int) -> list[Recipe]:
+    """Recipes to weigh against each other at similar memory (``miniquant sensitivity``).
+
+    ``recipe`` with the ``n`` most sensitive matrices of ``ranking`` at ``protect_bits`` for each
+    ``n`` of ``counts`` (those the ranking has), then everything at ``protect_bits``, and, if there
+    is a width in between, everything one bit wider than ``recipe``.
+    """
+    protected = recipe.spec.replace(bits=protect_bits)
+    candidates = [mixed_precision(recipe, ranking, n, protected) for n in counts if n <= len(ranking)]
+    candidates.append(Recipe(protected))
+    if recipe.spec.bits + 1 < protect_bits:
+        candidates.append(Recipe(recipe.spec.replace(bits=recipe.spec.bits + 1)))
+    return candidates
+
+
 def mixed_precision(recipe: Recipe, sensitivity: list[dict], n_protected: int, protected_spec: QuantSpec) -> Recipe:
     """``recipe`` with the ``n_protected`` most sensitive tensors quantized with ``protected_spec`` instead."""
     if not 0 <= n_protected <= len(sensitivity):

@@ -227,3 +227,58 @@ def format_records(records: list[BenchRecord], bandwidth: float) -> str:
             f"{r.ratio:>5.2f}x {r.gbps:>6.1f} {r.bandwidth_fraction:>5.0%}"
         )
     return "\n".join(lines)
+
+
+def run_benchmark(shapes=None, *, quick: bool = False, rounds: int = 3, reps: int = 10, cold: bool = False,
+                  compile_time: bool = True, progress=None) -> dict:
+    """Everything ``miniquant bench`` measures, as one JSON-ready dict.
+
+    ``shapes`` (M, K, N) default to ``DEFAULT_SHAPES`` and the shipped model's own matrices at
+    M = 1 (``quick``: two small shapes and few repetitions). Keys: ``bandwidth_gbps``,
+    ``records`` (``BenchRecord`` as dicts), ``crossover``, ``interleaved``, ``compile`` (``None``
+    without ``compile_time``), ``cold``, ``crossover_k``. ``progress(shape)`` is called after each shape.
+    """
+    for name, value in (("rounds", rounds), ("reps", reps)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if shapes is None:
+        if quick:
+            shapes = [(1, 1024, 1024), (64, 1024, 1024)]
+        else:
+            from ..nn.io import load_default
+
+            shapes = list(DEFAULT_SHAPES) + model_shapes(load_default().config)
+    if quick:
+        rounds, reps = 2, 3
+    bandwidth = streaming_bandwidth(64 * 2**20 if quick else 512 * 2**20)
+    records = []
+    for shape in shapes:
+        records += bench_shape(shape, bandwidth=bandwidth, rounds=rounds, reps=reps, cold=cold)
+        if progress is not None:
+            progress(shape)
+    k = 1024 if quick else 4096
+    cross = crossover(k, k, ms=(1, 4, 16, 64) if quick else (1, 2, 4, 8, 16, 32, 64), reps=reps)
+    return {"bandwidth_gbps": bandwidth, "cold": cold, "records": [dataclasses.asdict(r) for r in records],
+            "crossover_k": k, "crossover": cross, "interleaved": interleaved_cost(k, k),
+            "compile": compile_times() if compile_time else None}
+
+
+def format_benchmark(result: dict) -> str:
+    """The report ``miniquant bench`` prints for a ``run_benchmark`` result."""
+    lines = []
+    if result["cold"]:
+        lines.append(f"cold caches: {EVICT_BYTES // 2**20} MB of other data are read before every timed call")
+    lines.append(format_records([BenchRecord(**r) for r in result["records"]], result["bandwidth_gbps"]))
+    k = result["crossover_k"]
+    lines.append(f"\nfused kernel vs tile+BLAS, 4-bit g32, K = N = {k} (the library switches at M = {PREFILL_M}):")
+    for row in result["crossover"]:
+        lines.append(f"  M = {row['M']:>3}: fused {row['fused_ms']:8.3f} ms   tile+BLAS {row['tiled_ms']:8.3f} ms   -> {row['faster']}")
+    inter = result["interleaved"]
+    lines.append(f"\nalternating NumPy and Numba calls (4-bit GEMV {k}x{k}): kernel alone {inter['kernel_ms']:.3f} ms, "
+                 f"NumPy alone {inter['numpy_ms']:.3f} ms, alternated {inter['alternated_ms']:.3f} ms per pair "
+                 f"({inter['penalty']:.2f}x the sum)")
+    if result["compile"]:
+        c = result["compile"]
+        lines.append(f"\nNumba compile time of the kernels in a fresh process: cold cache {c['cold_s']:.1f} s, "
+                     f"warm cache {c['warm_s']:.2f} s")
+    return "\n".join(lines)

@@ -15,12 +15,45 @@ import json
 import math
 import sys
 
+from ..files import atomic_write
 from ..methods import Recipe, quantize_model
 from ..nn.gpt import GPT
 from ..quant import QuantSpec
 from .errors import model_weight_errors, pooled_sqnr_from_errors
 from .memory import memory_ledger
 from .quality import decode_tokens_per_second, evaluate_model, held_out_windows, logprobs
+
+
+#: ``format_table`` columns and formats of ``run_tour`` records.
+TOUR_COLUMNS = ["recipe", "bits_per_weight", "model_bytes", "weight_sqnr_db", "bits_per_byte", "kl_mean", "kl_p99",
+                "top1_agreement", "arith_accuracy", "decode_tokens_per_s"]
+TOUR_FORMATS = {"kl_mean": ".2e", "kl_p99": ".2e", "top1_agreement": ".3f", "weight_sqnr_db": ".2f", "arith_accuracy": ".3f",
+                "bits_per_byte": ".3f", "bits_per_weight": ".3f", "matrix_bits_per_weight": ".3f", "decode_tokens_per_s": ".0f"}
+
+
+def tour_recipes(*, full: bool = False, quick: bool = False) -> list[Recipe]:
+    """The recipes of ``miniquant tour``: the compact sweep, fewer bit-widths with ``quick``, the grid with ``full``."""
+    if full:
+        return full_recipes()
+    return default_recipes(bits=(8, 4, 2) if quick else (8, 6, 5, 4, 3, 2))
+
+
+def speed_note(records: list[dict]) -> str:
+    """What the decode-speed column of ``run_tour`` records says, in words, from the measured numbers."""
+    float_speed = records[0]["decode_tokens_per_s"]
+    ratios = [r["decode_tokens_per_s"] / float_speed for r in records[1:]]
+    if not ratios:
+        return ""
+    if max(ratios) < 1:
+        verdict = "slower than"
+    elif min(ratios) < 1:
+        verdict = "sometimes faster than"
+    else:
+        verdict = "faster than"
+    return (f"Decode speed: the quantized models ran at {min(ratios):.2f}x to {max(ratios):.2f}x the float model's "
+            f"{float_speed:.0f} tokens/s, i.e. {verdict} float.\nThe float weights of this small model fit in the CPU "
+            "caches, so reading fewer bytes saves little and unpacking costs time;\nlow-bit pays off when weights "
+            "stream from memory (see `miniquant bench` for large matrices).")
 
 
 def default_recipes(bits=(8, 6, 5, 4, 3, 2)) -> list[Recipe]:
@@ -66,14 +99,14 @@ def run_tour(model: GPT, corpus, recipes: list[Recipe], *, max_windows: int = 16
     problems = corpus.arith_val[:n_problems]
     reference = logprobs(model, ids)
     quantized_names = [k for k, v in model.params.items() if recipes and recipes[0].spec_for(k, v) is not None]
-    rows = [("float32", model.params)] + [(r.label(), None, r) for r in recipes]
+    rows = [None] + list(recipes)  # None: the float model itself
     records = []
-    for i, row in enumerate(rows):
-        label = row[0]
+    for i, recipe in enumerate(rows):
+        label = "float32" if recipe is None else recipe.label()
         if progress:
             print(f"\r[{'#' * int(30 * i / len(rows)):<30}] {i}/{len(rows)} {label:<24}", end="", file=sys.stderr, flush=True)
-        params = row[1] if row[1] is not None else quantize_model(model.params, row[2])
-        candidate = GPT(model.config, params, activations="float" if row[1] is not None else row[2].activations)
+        params = model.params if recipe is None else quantize_model(model.params, recipe)
+        candidate = GPT(model.config, params, activations="float" if recipe is None else recipe.activations)
         ledger = memory_ledger(params)
         matrices = {k: v for k, v in params.items() if k in quantized_names}
         record = {"recipe": label, "bits_per_weight": ledger.bits_per_weight,
@@ -97,10 +130,10 @@ def save_records(records: list[dict], stem) -> tuple[str, str]:
     """
     clean = [{k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in r.items()} for r in records]
     csv_path, json_path = f"{stem}.csv", f"{stem}.json"
-    with open(csv_path, "w", newline="") as fh:
+    with atomic_write(csv_path, "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(clean[0]))
         writer.writeheader()
         writer.writerows(clean)
-    with open(json_path, "w") as fh:
+    with atomic_write(json_path, "w") as fh:
         json.dump(clean, fh, indent=1, allow_nan=False)
     return csv_path, json_path

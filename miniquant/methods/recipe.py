@@ -99,6 +99,33 @@ def make_recipe(bits: int, *, scheme: str = "symmetric", granularity: str | None
     return Recipe(spec, overrides=tuple((pattern, protected) for pattern in protect), activations=activations)
 
 
+def check_recipe(recipe: Recipe, params: dict) -> Recipe:
+    """``recipe`` after checking it fits ``params``; ``ValueError`` naming what does not.
+
+    Every override (``protect``) pattern must match a weight matrix, and every group size must
+    divide the K of the matrices it applies to.
+
+    Examples
+    --------
+    >>> params = {"h.0.mlp.c_fc.weight": np.zeros((48, 8), np.float32)}
+    >>> check_recipe(make_recipe(4, group_size=32), params)
+    Traceback (most recent call last):
+    ...
+    ValueError: group_size 32 must divide the K of every quantized matrix (K in [48])
+    """
+    if not isinstance(recipe, Recipe):
+        raise TypeError(f"recipe must be a Recipe, got {type(recipe).__name__}")
+    matrices = [k for k, v in params.items() if np.ndim(v) == 2]
+    for pattern, _ in recipe.overrides:
+        if not any(fnmatch.fnmatchcase(k, pattern) for k in matrices):
+            example = next((k for k in matrices if recipe.spec_for(k, params[k]) is not None), None)
+            raise ValueError(f"protect pattern {pattern!r} matches no weight matrix (they are named like {example!r})")
+    if not recipe.fits(params):
+        sizes = sorted({np.shape(v)[0] for k, v in params.items() if recipe.spec_for(k, v) is not None})
+        raise ValueError(f"group_size {recipe.spec.group_size} must divide the K of every quantized matrix (K in {sizes})")
+    return recipe
+
+
 def is_quantized(params: dict) -> bool:
     """Whether any tensor of ``params`` is a ``QTensor``."""
     return any(isinstance(v, QTensor) for v in params.values())
