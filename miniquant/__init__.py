@@ -6,14 +6,19 @@
 >>> qt.bits_per_weight
 4.5
 >>> w_hat = mq.dequantize(qt)            # float32, shape (128, 64)
+
+The subpackages are imported on first use, as NumPy serves ``np.testing``: ``mq.kernels``
+(Numba), ``mq.nn``, ``mq.methods``, ``mq.eval`` and ``mq.testing`` (Hypothesis) cost nothing
+until touched, so ``import miniquant`` stays light.
 """
-import os
+import importlib as _importlib
+import os as _os
 
 # OpenBLAS's worker threads keep spinning after each call and steal the cores Numba's
 # kernels need (measured here: a 4-bit GEMV right after a NumPy matmul ran 2-3x slower).
 # The timeout only takes effect if NumPy is not imported yet, e.g. for the CLI and scripts
 # that import miniquant first; a value the user set wins.
-os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+_os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
 from .quant import QuantSpec, choose_qparams, dequantize_affine, fake_quantize, quantize_affine  # noqa: E402
 from .tensor import QTensor, dequantize, quantize  # noqa: E402
@@ -23,3 +28,26 @@ __all__ = [
     "QTensor", "QuantSpec", "choose_qparams", "dequantize", "dequantize_affine",
     "fake_quantize", "quantize", "quantize_affine",
 ]
+
+#: Subpackages served lazily (PEP 562), and the extra each one needs beyond the core.
+_LAZY = {"eval": None, "files": None, "kernels": None, "methods": None, "nn": None, "packing": None, "quant": None,
+         "testing": "testing"}
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'miniquant' has no attribute {name!r}")
+    try:
+        module = _importlib.import_module(f".{name}", __name__)
+    except ModuleNotFoundError as exc:
+        extra = _LAZY[name]
+        if extra is None or exc.name is None or exc.name.startswith("miniquant"):
+            raise
+        raise ImportError(f"miniquant.{name} needs {exc.name}, which is not installed: "
+                          f'pip install "miniquant[{extra}]"') from exc
+    globals()[name] = module
+    return module
+
+
+def __dir__():
+    return sorted(set(globals()) - {"_importlib", "_os", "_LAZY"} | set(_LAZY))

@@ -25,6 +25,8 @@ import numpy as np
 
 from .quant._checks import check_bits
 
+__all__ = ["pack_codes", "pack_codes_reference", "packed_nbytes", "unpack_codes", "unpack_codes_reference"]
+
 
 def packed_nbytes(count: int, bits: int) -> int:
     """Bytes that ``count`` codes of ``bits`` bits take: ``ceil(count * bits / 8)``."""

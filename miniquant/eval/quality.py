@@ -3,7 +3,7 @@
 As llama.cpp's perplexity tool reports them: for every position of held-out text, the KL
 divergence ``KL(P_float || P_quant)`` of the next-token distributions (mean and 99th
 percentile, in nats) and the share of positions where both models rank the same token
-first. Tests: ``tests/eval/test_quality.py``.
+first. Tests: ``tests/eval/test_compare.py`` and ``tests/eval/test_tour.py``.
 """
 from __future__ import annotations
 
@@ -18,9 +18,8 @@ from ..nn.gpt import GPT
 
 
 def held_out_windows(text: str, n_ctx: int, max_windows: int) -> tuple[np.ndarray, np.ndarray]:
-    """Up to ``max_windows`` non-overlapping byte windows of ``text`` and their targets."""
-    ids, targets = text_windows(np.frombuffer(text.encode("utf-8"), dtype=np.uint8), n_ctx)
-    return ids[:max_windows], targets[:max_windows]
+    """``nn.evaluate.text_windows(text, n_ctx, max_windows)``: the first windows of held-out text and their targets."""
+    return text_windows(text, n_ctx, max_windows)
 
 
 def logprobs(model: GPT, ids: np.ndarray, batch_size: int = 16) -> np.ndarray:
@@ -50,8 +49,14 @@ def decode_tokens_per_second(model: GPT, n_tokens: int = 64, *, prompt=(10,), re
     return n_tokens / float(np.median(times))
 
 
-def evaluate_model(model: GPT, reference: np.ndarray, ids: np.ndarray, targets: np.ndarray, problems: list[str]) -> dict:
-    """Everything at once: ``compare_to_float`` plus arithmetic exact match on ``problems``."""
+def evaluate_model(reference: np.ndarray, model: GPT, ids: np.ndarray, targets: np.ndarray, problems: list[str]) -> dict:
+    """Everything at once: ``compare_to_float`` plus arithmetic exact match on ``problems``.
+
+    The arguments come in ``compare_to_float``'s order (the reference log-probabilities first);
+    the earlier order ``(model, reference, ...)`` still works.
+    """
+    if isinstance(reference, GPT):  # the earlier order
+        reference, model = model, reference
     record = compare_to_float(reference, model, ids, targets)
     record["arith_accuracy"] = arithmetic_accuracy(model, problems)
     return record

@@ -48,7 +48,7 @@ def model_shapes(config, M: int = 1) -> list[tuple[int, int, int]]:
     return shapes
 
 
-#: The formats benchmarked: a label and ``quantize`` options; ``op`` names the kernel when it is
+#: The formats benchmarked: a label and ``quantize`` options; ``kernel`` names the kernel when it is
 #: not ``qmatmul`` (float activations): ``w8a8`` (int8 x int8) or ``w4a8`` (4-bit x int8).
 FORMATS = (
     ("int8 channel", dict(bits=8, granularity="channel")),
@@ -56,11 +56,12 @@ FORMATS = (
     ("int4 g128 f16", dict(bits=4, group_size=128, scale_dtype=np.float16)),
     ("int4 asym g128 f16", dict(bits=4, scheme="asymmetric", group_size=128, scale_dtype=np.float16)),
     ("int3 g128 f16", dict(bits=3, group_size=128, scale_dtype=np.float16)),
-    ("w8a8 channel", dict(bits=8, granularity="channel", op="w8a8")),
-    ("w4a8 g32 f16", dict(bits=4, group_size=32, scale_dtype=np.float16, op="w4a8")),
-    ("w4a8 g128 f16", dict(bits=4, group_size=128, scale_dtype=np.float16, op="w4a8")),
+    ("w8a8 channel", dict(bits=8, granularity="channel", kernel="w8a8")),
+    ("w4a8 g32 f16", dict(bits=4, group_size=32, scale_dtype=np.float16, kernel="w4a8")),
+    ("w4a8 g128 f16", dict(bits=4, group_size=128, scale_dtype=np.float16, kernel="w4a8")),
 )
-_OPS = {"qmatmul": qmatmul, "w8a8": w8a8_matmul, "w4a8": w4a8_matmul}
+#: The kernels a format names (``kernel=`` in ``FORMATS``; default ``"qmatmul"``).
+KERNELS = {"qmatmul": qmatmul, "w8a8": w8a8_matmul, "w4a8": w4a8_matmul}
 
 
 def median_time(fn, *, reps: int = 10, warmup: int = 2, before=None) -> float:
@@ -139,22 +140,22 @@ def bench_shape(shape, formats=FORMATS, *, bandwidth: float, rounds: int = 3, re
     records = []
     for label, options in formats:
         options = dict(options)
-        op = options.pop("op", "qmatmul")
+        kernel = options.pop("kernel", "qmatmul")
         qt = quantize(w, **options)
-        result = compare(lambda: x @ w, lambda: _OPS[op](x, qt), rounds=rounds, reps=reps,
+        result = compare(lambda: x @ w, lambda: KERNELS[kernel](x, qt), rounds=rounds, reps=reps,
                          before=evict_caches if cold else None)
-        path = kernel_path(op, M)
+        path = kernel_path(kernel, M)
         gbps = qt.nbytes / result["t_kernel"] / 1e9
         records.append(BenchRecord(shape, label, path, qt.nbytes, result["t_baseline"] * 1e3, result["t_kernel"] * 1e3,
                                    result["ratio"], gbps, gbps / bandwidth))
     return records
 
 
-def kernel_path(op: str, M: int) -> str:
-    """Which kernel ``op`` runs for ``M`` rows of activations, as the benchmark table names it."""
-    if op == "w8a8":
+def kernel_path(kernel: str, M: int) -> str:
+    """Which path the kernel named ``kernel`` runs for ``M`` rows of activations, as the benchmark table names it."""
+    if kernel == "w8a8":
         return "int32 blocked"
-    if op == "w4a8":
+    if kernel == "w4a8":
         return "int8 dot VNNI" if HAS_VNNI else "int8 dot loop"
     return "fused" if M < PREFILL_M else "tile+BLAS"
 

@@ -114,7 +114,7 @@ def run_tour(model: GPT, corpus, recipes: list[Recipe], *, max_windows: int = 16
         errors = model_weight_errors(model.params, params)
         record["weight_sqnr_db"] = pooled_sqnr_from_errors(errors)
         record["worst_tensor_sqnr_db"] = min((e["sqnr_db"] for e in errors), default=float("inf"))
-        record.update(evaluate_model(candidate, reference, ids, targets, problems))
+        record.update(evaluate_model(reference, candidate, ids, targets, problems))
         record["decode_tokens_per_s"] = decode_tokens_per_second(candidate, speed_tokens)
         records.append(record)
     if progress:

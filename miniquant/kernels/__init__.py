@@ -9,15 +9,19 @@
 See ``_jit.py`` for the Numba options and ``benchmarks/`` for the measurements.
 """
 from ._jit import HAS_VNNI, NUMBA_AVAILABLE
-from .matmul import PREFILL_M, qmatmul, qmatmul_numba, qmatmul_reference, qmatmul_tolerance
-from .operands import WeightOperands, weight_operands
-from .tiled import dequantize_columns
-from .w4a8 import MAX_GROUP, quantize_activations, w4a8_error_bound, w4a8_matmul, w4a8_matmul_numba, w4a8_matmul_reference
-from .w8a8 import MAX_K, quantize_per_token, w8a8_matmul, w8a8_matmul_numba, w8a8_matmul_reference
+from .matmul import PREFILL_M, fused_matmul, fused_path, qmatmul, qmatmul_numba, qmatmul_reference, qmatmul_tolerance
+from .operands import WeightOperands, check_activations, group_sums, weight_operands
+from .tiled import dequantize_columns, tiled_matmul
+from .w4a8 import (
+    MAX_GROUP, check_w4a8_weight, quantize_activations, w4a8_error_bound, w4a8_matmul, w4a8_matmul_numba,
+    w4a8_matmul_reference,
+)
+from .w8a8 import MAX_K, check_w8a8_weight, quantize_per_token, w8a8_matmul, w8a8_matmul_numba, w8a8_matmul_reference
 
 __all__ = [
-    "HAS_VNNI", "MAX_GROUP", "MAX_K", "NUMBA_AVAILABLE", "PREFILL_M", "WeightOperands", "dequantize_columns",
+    "HAS_VNNI", "MAX_GROUP", "MAX_K", "NUMBA_AVAILABLE", "PREFILL_M", "WeightOperands", "check_activations",
+    "check_w4a8_weight", "check_w8a8_weight", "dequantize_columns", "fused_matmul", "fused_path", "group_sums",
     "qmatmul", "qmatmul_numba", "qmatmul_reference", "qmatmul_tolerance", "quantize_activations", "quantize_per_token",
-    "w4a8_error_bound", "w4a8_matmul", "w4a8_matmul_numba", "w4a8_matmul_reference", "w8a8_matmul",
+    "tiled_matmul", "w4a8_error_bound", "w4a8_matmul", "w4a8_matmul_numba", "w4a8_matmul_reference", "w8a8_matmul",
     "w8a8_matmul_numba", "w8a8_matmul_reference", "weight_operands",
 ]

@@ -1,7 +1,7 @@
 """Scalar helpers the kernels share: read one code, one zero point, one float16 scale.
 
 Each is a plain Python function (used as is when Numba is absent) and, with Numba, an
-inlined JIT function. Tests: ``tests/kernels/test_codes.py``.
+inlined JIT function. Tests: ``tests/kernels/test_matmul.py`` (the float16 decoding and the kernels that use it).
 """
 from __future__ import annotations
 

@@ -65,6 +65,10 @@ jit_inline = _decorator(inline="always")
 #: 1024x1024 93-98 vs 98-161 us, 2048x2048 346-384 vs 229 us. ``tests/kernels/test_matmul.py``.
 SERIAL_WORK = 1 << 20
 
+#: Group sizes that get kernels compiled with the group length as a constant (closure constants
+#: from a kernel factory, which LLVM unrolls and which cache): the 4-bit fused kernels and W4A8.
+SPECIALIZED_GROUPS = (32, 64, 128)
+
 
 @contextlib.contextmanager
 def threads_for(work: int):

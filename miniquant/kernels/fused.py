@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._codes import code_at, scale_value, zero_value
-from ._jit import jit_fast, jit_inline, prange
+from ._jit import SPECIALIZED_GROUPS, jit_fast, jit_inline, prange
 
 
 @jit_inline
@@ -47,7 +47,7 @@ def nibbles(b):
 
 
 @jit_inline
-def group_term(a, n, g, m, stride, bits, scales, zeros, xsum):
+def float_group_term(a, n, g, m, stride, bits, scales, zeros, xsum):
     """One group's contribution: ``s[n, g] * (a - z[n, g] * xsum[m, g])``."""
     i = n * stride + g
     return scale_value(scales, i) * (a - zero_value(zeros, i, bits) * xsum[m, g])
@@ -64,7 +64,7 @@ def fused_generic(x, xsum, packed, bits, N, group_size, n_groups, stride, scales
                 a = np.float32(0.0)
                 for k in range(g * group_size, (g + 1) * group_size):
                     a += x[m, k] * np.float32(code_at(packed, n * K + k, bits))
-                acc += group_term(a, n, g, m, stride, bits, scales, zeros, xsum)
+                acc += float_group_term(a, n, g, m, stride, bits, scales, zeros, xsum)
             out[m, n] = acc
 
 
@@ -105,10 +105,10 @@ def fused_u8(x, xsum, rows, group_size, n_groups, stride, scales, zeros, out):
                         a1 += xv * np.float32(q1[k])
                         a2 += xv * np.float32(q2[k])
                         a3 += xv * np.float32(q3[k])
-                    acc0 += group_term(a0, n0, g, m, stride, 8, scales, zeros, xsum)
-                    acc1 += group_term(a1, n0 + 1, g, m, stride, 8, scales, zeros, xsum)
-                    acc2 += group_term(a2, n0 + 2, g, m, stride, 8, scales, zeros, xsum)
-                    acc3 += group_term(a3, n0 + 3, g, m, stride, 8, scales, zeros, xsum)
+                    acc0 += float_group_term(a0, n0, g, m, stride, 8, scales, zeros, xsum)
+                    acc1 += float_group_term(a1, n0 + 1, g, m, stride, 8, scales, zeros, xsum)
+                    acc2 += float_group_term(a2, n0 + 2, g, m, stride, 8, scales, zeros, xsum)
+                    acc3 += float_group_term(a3, n0 + 3, g, m, stride, 8, scales, zeros, xsum)
                 out[m, n0] = acc0
                 out[m, n0 + 1] = acc1
                 out[m, n0 + 2] = acc2
@@ -122,7 +122,7 @@ def fused_u8(x, xsum, rows, group_size, n_groups, stride, scales, zeros, out):
                         a = np.float32(0.0)
                         for k in range(g * group_size, (g + 1) * group_size):
                             a += x[m, k] * np.float32(r[k])
-                        acc += group_term(a, n, g, m, stride, 8, scales, zeros, xsum)
+                        acc += float_group_term(a, n, g, m, stride, 8, scales, zeros, xsum)
                     out[m, n] = acc
 
 
@@ -176,10 +176,10 @@ def make_fused_u4(half_constant: int = 0):
                             a1 += l1 * xl + h1 * xh
                             a2 += l2 * xl + h2 * xh
                             a3 += l3 * xl + h3 * xh
-                        acc0 += group_term(a0, n0, g, m, stride, 4, scales, zeros, xsum)
-                        acc1 += group_term(a1, n0 + 1, g, m, stride, 4, scales, zeros, xsum)
-                        acc2 += group_term(a2, n0 + 2, g, m, stride, 4, scales, zeros, xsum)
-                        acc3 += group_term(a3, n0 + 3, g, m, stride, 4, scales, zeros, xsum)
+                        acc0 += float_group_term(a0, n0, g, m, stride, 4, scales, zeros, xsum)
+                        acc1 += float_group_term(a1, n0 + 1, g, m, stride, 4, scales, zeros, xsum)
+                        acc2 += float_group_term(a2, n0 + 2, g, m, stride, 4, scales, zeros, xsum)
+                        acc3 += float_group_term(a3, n0 + 3, g, m, stride, 4, scales, zeros, xsum)
                     out[m, n0] = acc0
                     out[m, n0 + 1] = acc1
                     out[m, n0 + 2] = acc2
@@ -194,7 +194,7 @@ def make_fused_u4(half_constant: int = 0):
                             for j in range(g * half, (g + 1) * half):
                                 lo, hi = nibbles(r[j])
                                 a += lo * x_even[m, j] + hi * x_odd[m, j]
-                            acc += group_term(a, n, g, m, stride, 4, scales, zeros, xsum)
+                            acc += float_group_term(a, n, g, m, stride, 4, scales, zeros, xsum)
                         out[m, n] = acc
 
     return fused_u4
@@ -247,7 +247,7 @@ def make_fused_chunks(bits: int):
                               + np.float32((v >> (2 * bits)) & mask) * x2[c] + np.float32((v >> (3 * bits)) & mask) * x3[c]
                               + np.float32((v >> (4 * bits)) & mask) * x4[c] + np.float32((v >> (5 * bits)) & mask) * x5[c]
                               + np.float32((v >> (6 * bits)) & mask) * x6[c] + np.float32((v >> (7 * bits)) & mask) * x7[c])
-                    acc += group_term(a, n, g, m, stride, bits, scales, zeros, xsum)
+                    acc += float_group_term(a, n, g, m, stride, bits, scales, zeros, xsum)
                 out[m, n] = acc
 
     return fused_chunks
@@ -259,7 +259,6 @@ FUSED_CHUNKS = {b: make_fused_chunks(b) for b in (2, 3, 5, 6, 7)}
 
 
 #: Group sizes with a 4-bit kernel specialized to them (``make_fused_u4``).
-SPECIALIZED_GROUPS = (32, 64, 128)
 fused_u4 = make_fused_u4(0)
 _FUSED_U4 = {g: make_fused_u4(g // 2) for g in SPECIALIZED_GROUPS}
 

@@ -109,7 +109,7 @@ def _make_group_terms4():
     ``vpdpbusd`` pair for the four dot products, two shuffles to add each group's four lanes, then
     the zero points, the int-to-float conversion and both scales on four lanes at once (float16
     scales widened exactly, ``vcvtph2ps``). The same float32 operations in the same order as the
-    scalar ``group_term``, so the results are equal bit for bit.
+    scalar ``int_group_term``, so the results are equal bit for bit.
     """
     from llvmlite import ir
     from numba import types
@@ -218,7 +218,7 @@ def _q4_q8_dot(row, xe, xo, j0, nbytes):
 
 
 @jit_inline
-def group_term(dot, z, scales, i, xsum, step):
+def int_group_term(dot, z, scales, i, xsum, step):
     """One group's float32 term ``float32(dot - z * xsum) * s[i] * step``: the zero point ``z`` and both
     scales applied after the integer sum (the W4A8 kernel's epilogue, and the specification of
     ``group_terms4``)."""
@@ -228,10 +228,10 @@ def group_term(dot, z, scales, i, xsum, step):
 @jit_inline
 def group_terms4_loop(row, xe, xo, j, scales, si, dx_row, xsum_row, g, z0, z1, z2, z3):
     """The four float32 group terms of ``_make_group_terms4``, one group at a time (the specification)."""
-    return (group_term(q4_q8_dot_loop(row, xe, xo, j, 16), z0, scales, si, xsum_row[g], dx_row[g]),
-            group_term(q4_q8_dot_loop(row, xe, xo, j + 16, 16), z1, scales, si + 1, xsum_row[g + 1], dx_row[g + 1]),
-            group_term(q4_q8_dot_loop(row, xe, xo, j + 32, 16), z2, scales, si + 2, xsum_row[g + 2], dx_row[g + 2]),
-            group_term(q4_q8_dot_loop(row, xe, xo, j + 48, 16), z3, scales, si + 3, xsum_row[g + 3], dx_row[g + 3]))
+    return (int_group_term(q4_q8_dot_loop(row, xe, xo, j, 16), z0, scales, si, xsum_row[g], dx_row[g]),
+            int_group_term(q4_q8_dot_loop(row, xe, xo, j + 16, 16), z1, scales, si + 1, xsum_row[g + 1], dx_row[g + 1]),
+            int_group_term(q4_q8_dot_loop(row, xe, xo, j + 32, 16), z2, scales, si + 2, xsum_row[g + 2], dx_row[g + 2]),
+            int_group_term(q4_q8_dot_loop(row, xe, xo, j + 48, 16), z3, scales, si + 3, xsum_row[g + 3], dx_row[g + 3]))
 
 
 @jit_inline

@@ -29,10 +29,10 @@ import numpy as np
 
 from ..tensor import QTensor
 from ._codes import zero_value
-from ._jit import jit_exact, prange, threads_for
+from ._jit import SPECIALIZED_GROUPS, jit_exact, prange, threads_for
 from .matmul import qmatmul_tolerance, use_numba
 from .operands import check_activations, weight_operands
-from .simd import group_term, group_terms4, q4_q8_dot
+from .simd import int_group_term, group_terms4, q4_q8_dot
 from .w8a8 import quantize_blocks_numba, quantize_per_token
 
 #: Longest group (or K, for per-channel and per-tensor weights) whose int32 sums cannot overflow.
@@ -130,14 +130,13 @@ def make_w4a8_kernel(group_bytes: int = 0):
                 for g in range(4 * quads, n_groups):
                     dot = q4_q8_dot(row, e, o, g * nbytes, nbytes)
                     i = n * stride + g
-                    acc += group_term(dot, zero_value(zeros, i, 4), scales, i, xqsum[m, g], dx[m, g])
+                    acc += int_group_term(dot, zero_value(zeros, i, 4), scales, i, xqsum[m, g], dx[m, g])
                 out[m, n] = acc
 
     return w4a8_kernel
 
 
 #: Group sizes with a kernel specialized to them; any other even size uses the general one.
-SPECIALIZED_GROUPS = (32, 64, 128)
 _KERNELS = {g: make_w4a8_kernel(g // 2) for g in SPECIALIZED_GROUPS}
 _w4a8_kernel = make_w4a8_kernel(0)
 

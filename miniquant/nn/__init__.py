@@ -5,6 +5,8 @@ Reading order: ``config``, ``functional``, ``gpt``, ``generate``, ``tokenizer``,
 """
 from .bpe import BPETokenizer
 from .config import GPTConfig
+from .data import Corpus, build_corpus
+from .evaluate import arithmetic_accuracy, arithmetic_answers, arithmetic_results, bits_per_byte
 from .generate import generate, sample_next
 from .gpt import GPT, expected_shapes, init_params
 from .gpt2 import load_gpt2
@@ -12,6 +14,7 @@ from .io import load_checkpoint, load_default, load_model, save_checkpoint
 from .tokenizer import ByteTokenizer
 
 __all__ = [
-    "BPETokenizer", "GPT", "ByteTokenizer", "load_gpt2", "GPTConfig", "expected_shapes", "generate", "init_params", "load_checkpoint",
+    "BPETokenizer", "Corpus", "GPT", "ByteTokenizer", "arithmetic_accuracy", "arithmetic_answers", "arithmetic_results",
+    "bits_per_byte", "build_corpus", "load_gpt2", "GPTConfig", "expected_shapes", "generate", "init_params", "load_checkpoint",
     "load_default", "load_model", "sample_next", "save_checkpoint",
 ]

@@ -14,9 +14,18 @@ from .tokenizer import ByteTokenizer
 LOG2E = 1.0 / np.log(2.0)
 
 
-def text_windows(data: np.ndarray, n_ctx: int) -> tuple[np.ndarray, np.ndarray]:
-    """Non-overlapping windows of ``n_ctx`` byte ids and their next-byte targets, ``(n, n_ctx)`` each."""
+def text_windows(data, n_ctx: int, max_windows: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Non-overlapping windows of ``n_ctx`` byte ids and their next-byte targets, ``(n, n_ctx)`` each.
+
+    ``data`` is a ``str`` (encoded as UTF-8) or an array of byte ids; ``max_windows`` keeps the first ones.
+    """
+    if isinstance(data, str):
+        data = np.frombuffer(data.encode("utf-8"), dtype=np.uint8)
     n = (len(data) - 1) // n_ctx
+    if max_windows is not None:
+        if isinstance(max_windows, bool) or not isinstance(max_windows, (int, np.integer)) or max_windows < 1:
+            raise ValueError(f"max_windows must be a positive integer or None, got {max_windows!r}")
+        n = min(n, max_windows)
     if n == 0:
         raise ValueError(f"the text needs more than {n_ctx} bytes, it has {len(data)}")
     ids = data[: n * n_ctx].reshape(n, n_ctx).astype(np.int64)

@@ -6,7 +6,7 @@
 ``quantize_affine`` divides in float64 by the *stored* scale, so the codes are exactly
 the ones the stored parameters describe; ``dequantize_affine`` computes in float32, the
 precision the kernels use. Parameters have the compact shape ``x.shape // block``
-(see ``miniquant.quant.blocks``). Tests: ``tests/quant/test_affine.py``.
+(see ``miniquant.quant.blocks``). Tests: ``tests/quant/test_oracles.py`` and ``tests/quant/test_validation.py``.
 """
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 The three steps are ``choose_qparams -> quantize_affine -> dequantize_affine``; this module
 joins the block structure (``blocks``), the range selection (``clipping``) and the affine
-map (``scales``). Tests: ``tests/quant/test_qparams.py``.
+map (``scales``). Tests: ``tests/quant/test_oracles.py``, ``tests/quant/test_scales.py``.
 """
 from __future__ import annotations
 

@@ -3,7 +3,12 @@
 Needs Hypothesis (``pip install "miniquant[testing]"``). The library never imports
 this package; its tests and the tutorials do.
 """
-from .check import check_packing, check_quantizer, library_quantizer
+try:
+    import hypothesis  # noqa: F401
+except ModuleNotFoundError as exc:  # the one optional dependency of this package
+    raise ImportError('miniquant.testing needs Hypothesis, which is not installed: pip install "miniquant[testing]"') from exc
+
+from .check import SCALE_ROUNDINGS, ZERO_BLOCKS, check_packing, check_quantizer, library_quantizer
 from .properties import PropertyFailed
 from .strategies import (
     ARRAY_KINDS, bit_widths, granularities, group_sizes, quant_specs, quantizable_arrays, roundings,
@@ -11,7 +16,7 @@ from .strategies import (
 )
 
 __all__ = [
-    "ARRAY_KINDS", "PropertyFailed", "bit_widths", "check_packing", "check_quantizer",
+    "ARRAY_KINDS", "PropertyFailed", "SCALE_ROUNDINGS", "ZERO_BLOCKS", "bit_widths", "check_packing", "check_quantizer",
     "granularities", "group_sizes", "library_quantizer", "quant_specs", "quantizable_arrays",
     "roundings", "schemes", "weight_shapes",
 ]

@@ -216,7 +216,8 @@ def check_quantizer(
     zero_exact                0.0 reconstructs exactly (the asymmetric zero point is an integer)
     requantize_stable         quantizing ``x_hat`` with the same parameters gives the same codes
     monotone                  within a block, ``x[i] <= x[j]`` implies ``x_hat[i] <= x_hat[j]``
-    sign_symmetric            symmetric, restricted range (or signed scale): ``x_hat(-x) = -x_hat(x)``
+    sign_symmetric            symmetric, restricted range and sign-symmetric ties (or a signed
+                              scale): ``x_hat(-x) = -x_hat(x)``
     ties_follow_rounding      with exact scales: where ``x / scale`` is a tie, the code is the
                               declared rounding of it
     ========================  ===================================================================
@@ -287,7 +288,9 @@ def check_quantizer(
         P.assert_monotone(x, x_hat, block)
         if not nearest:
             P.assert_ties_follow_rounding(x, codes, scale, zero_point, qmin, qmax, rounding)
-        if scheme == "symmetric" and (signed_scale or not full_range):
+        # -x mirrors x when the grid does: a restricted range (or a scale that flips sign with x),
+        # and ties that round the same way on both sides (not half_up, unless the scale flips)
+        if scheme == "symmetric" and (signed_scale or (not full_range and rounding != "half_up")):
             codes_neg, scale_neg, zp_neg = quantized(-x, "quantize(-x)")
             x_hat_neg = reconstructed(codes_neg, scale_neg, zp_neg, x.shape, "dequantize(quantize(-x))")
             P.assert_sign_symmetric(x_hat, x_hat_neg)

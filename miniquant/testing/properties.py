@@ -84,7 +84,7 @@ def assert_params_valid(scale, zero_point, shape, scheme: str, qmin: int, qmax: 
         bad |= full < 0
     if bad.any():
         rule = "nonzero" if signed else "> 0"
-        raise PropertyFailed("scale_finite_positive", f"scale must be finite and {rule}, got {full[bad][0]!r} at "
+        raise PropertyFailed("scale_finite_positive", f"scale must be finite and {rule}, got {float(full[bad][0])!r} at "
                                                       f"{_first_bad(bad)}")
     if np.any(zero_point != np.round(zero_point)):
         raise PropertyFailed("zero_point_integer", f"zero_point must be integers, got {np.unique(zero_point)[:5]}")
@@ -143,7 +143,7 @@ def assert_error_within_step(x, x_hat, scale, zero_point, qmin: int, qmax: int, 
     bound = fraction * np.abs(scale) + slack + FLOAT_SLACK * (np.abs(x) + np.abs(x_hat)) + ABS_SLACK
     bad = inside & (err > bound)
     if bad.any():
-        i = tuple(np.argwhere(bad)[0])
+        i = tuple(int(v) for v in np.argwhere(bad)[0])
         steps = err[i] / abs(scale[i]) if scale[i] else float("inf")
         raise PropertyFailed(
             "error_within_half_step" if fraction == 0.5 else "error_within_step",

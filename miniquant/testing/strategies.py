@@ -25,7 +25,7 @@ kind                  what it exercises
 ``huge``              magnitudes up to ``max_magnitude``
 ====================  ==========================================================
 
-Tests: ``tests/testing/test_strategies.py``.
+Tests: ``tests/testing/test_check.py`` and ``tests/quant/test_scales.py`` (the subnormal kinds).
 """
 from __future__ import annotations
 
