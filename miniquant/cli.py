@@ -22,6 +22,7 @@ import numpy as np
 from .eval.errors import ERROR_TABLE_COLUMNS, ERROR_TABLE_FORMATS, error_table, format_table
 from .eval.samples import sample_weight
 from .files import check_output_path
+from .nn.functional import ACTIVATIONS
 from .quant import CLIPS, GRANULARITIES, SCHEMES
 
 
@@ -371,7 +372,7 @@ def _add_recipe_args(parser, *, required: bool = False, what: str = "", activati
     group.add_argument("--protect-bits", type=int, choices=range(2, 9), metavar="{2..8}", default=8,
                        help="bits for --protect tensors (default 8)")
     if activations:
-        group.add_argument("--activations", choices=["float", "int8"], default="float",
+        group.add_argument("--activations", choices=ACTIVATIONS, default="float",
                            help="int8: round the activations to int8 before every quantized matrix and multiply "
                            "with the integer kernels, W4A8 / W8A8 (default float)")
 

@@ -13,6 +13,7 @@ import fnmatch
 
 import numpy as np
 
+from ..nn.functional import ACTIVATIONS
 from ..quant import QuantSpec
 from ..tensor import QTensor, quantize
 
@@ -36,7 +37,7 @@ class Recipe:
     activations: str = "float"
 
     def __post_init__(self):
-        if self.activations not in ("float", "int8"):
+        if self.activations not in ACTIVATIONS:
             raise ValueError(f"activations must be 'float' or 'int8', got {self.activations!r}")
 
     def spec_for(self, name: str, value) -> QuantSpec | None:
