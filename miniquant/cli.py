@@ -284,8 +284,6 @@ def cmd_eval(args) -> int:
     t0 = time.perf_counter()
     models = _models(args)
     float_model = models[0][1]
-    if args.max_bytes is not None and args.max_bytes <= float_model.config.n_ctx:
-        raise ValueError(f"--max-bytes must exceed the model's context of {float_model.config.n_ctx} bytes, got {args.max_bytes}")
     print(f"model: {float_model.config} ({float_model.n_params:,} weights), ready in {time.perf_counter() - t0:.2f} s")
     corpus = build_corpus(seed=args.seed)
     print(corpus.describe())

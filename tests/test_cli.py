@@ -236,7 +236,7 @@ def test_a_truncated_checkpoint_or_a_npy_or_a_header_without_meta(tiny_checkpoin
         (["eval", "--arith-problems", "0"], "argument --arith-problems: must be an integer >= 1, got 0"),
         (["eval", "--max-bytes", "0"], "argument --max-bytes: must be an integer >= 1, got 0"),
         (["eval", "--max-bytes", "-5"], "argument --max-bytes: must be an integer >= 1, got -5"),
-        (["eval", "--max-bytes", "20"], "--max-bytes must exceed the model's context of 32 bytes, got 20"),
+        (["eval", "--max-bytes", "20"], "max_bytes must be an integer >= 33 or None, got 20"),
         (["eval", "--kl-windows", "0"], "argument --kl-windows: must be an integer >= 1, got 0"),
         (["train", "--log-every", "0", "--out", "x.npz"], "argument --log-every: must be an integer >= 1, got 0"),
         (["train", "--steps", "0", "--out", "x.npz"], "argument --steps: must be an integer >= 1, got 0"),
