@@ -4,26 +4,26 @@ Modelled on ``hypothesis.extra.numpy``: noun names, keyword-only options that ac
 value or a strategy, and generation inside the valid domain (no filtering). Every array
 is finite; the ``kinds`` are the cases that break careless quantizers:
 
-====================  ==========================================================
-kind                  what it exercises
-====================  ==========================================================
-``zeros``             an all-zero range (scale would be 0: division by zero)
-``constant``          one value everywhere: ``min == max`` in every block
-``constant_columns``  constant per column: constant per-channel/per-group blocks
-``constant_rows``     constant per row (blocks along ``axis=1``)
-``uniform``           spread values at magnitudes 1e-3, 1 and 1e3
-``ties``              values exactly half-way between two codes (rounding rules)
-``negative_only``     no positive value (range widening to contain 0)
-``skewed``            GELU outputs: long positive tail, small negative dip
-``outliers``          a few values 10..1e4 times the rest (per-tensor scales break)
-``tiny``              magnitudes near the float's smallest normals and subnormals
-``subnormal_scales``  integer multiples of a float32 subnormal (below 1.2e-38): blocks
-                      whose float32 scale is subnormal, where rounding a scale up moves it
-                      by a large fraction of itself (and ``1 / scale`` overflows)
+============================  ==========================================================
+kind                          what it exercises
+============================  ==========================================================
+``zeros``                     an all-zero range (scale would be 0: division by zero)
+``constant``                  one value everywhere: ``min == max`` in every block
+``constant_columns``          constant per column: constant per-channel/per-group blocks
+``constant_rows``             constant per row (blocks along ``axis=1``)
+``uniform``                   spread values at magnitudes 1e-3, 1 and 1e3
+``ties``                      values exactly half-way between two codes (rounding rules)
+``negative_only``             no positive value (range widening to contain 0)
+``skewed``                    GELU outputs: long positive tail, small negative dip
+``outliers``                  a few values 10..1e4 times the rest (per-tensor scales break)
+``tiny``                      magnitudes near the float's smallest normals and subnormals
+``subnormal_scales``          integer multiples of a float32 subnormal (below 1.2e-38): blocks
+                              whose float32 scale is subnormal, where rounding a scale up moves it
+                              by a large fraction of itself (and ``1 / scale`` overflows)
 ``float16_subnormal_scales``  the same for float16 scales (subnormal below 6.1e-5, reached
-                      at 8 bits by any block with ``max|x| < 7.8e-3``)
-``huge``              magnitudes up to ``max_magnitude``
-====================  ==========================================================
+                              at 8 bits by any block with ``max|x| < 7.8e-3``)
+``huge``                      magnitudes up to ``max_magnitude``
+============================  ==========================================================
 
 Tests: ``tests/testing/test_check.py`` and ``tests/quant/test_scales.py`` (the subnormal kinds).
 """
