@@ -15,7 +15,8 @@ LIBRARY_SPECS = [
 @pytest.mark.parametrize("spec", LIBRARY_SPECS, ids=lambda s: f"{s['bits']}b-{s['scheme'][:4]}-{s['granularity']}{'-full' if s['full_range'] else ''}")
 def test_library_quantizer_has_every_property(spec):
     quantize, dequantize = library_quantizer(**spec)
-    check_quantizer(quantize, dequantize, **spec)
+    # 5-7 bits sit between 4 and 8, which get the profile's full count: fewer examples keep CI short
+    check_quantizer(quantize, dequantize, **spec, max_examples=60 if spec["bits"] in (5, 6, 7) else None)
 
 
 @pytest.mark.parametrize(
