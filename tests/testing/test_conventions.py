@@ -6,6 +6,8 @@ they pass every property once their conventions are declared (an all-zero block 
 and stores a signed ``d = max / -8``), they fail without the declaration, and a one-line mutation
 of each is caught. ``docs/teaching.md`` shows the same.
 """
+import warnings
+
 import numpy as np
 import pytest
 
@@ -106,17 +108,19 @@ def test_pytorch_per_channel_quantizer_passes_with_its_conventions():
     from torch.ao.quantization.observer import PerChannelMinMaxObserver
 
     def quantize(x):
-        observer = PerChannelMinMaxObserver(ch_axis=1, dtype=torch.quint8, qscheme=torch.per_channel_affine)
-        t = torch.from_numpy(np.ascontiguousarray(x))
-        observer(t)
-        scale, zp = observer.calculate_qparams()
-        codes = torch.quantize_per_channel(t, scale.double(), zp, axis=1, dtype=torch.quint8).int_repr().numpy()
+        with warnings.catch_warnings():  # torch 2.13 deprecates its quantized tensors (it still computes them)
+            warnings.simplefilter("ignore")
+            observer = PerChannelMinMaxObserver(ch_axis=1, dtype=torch.quint8, qscheme=torch.per_channel_affine)
+            t = torch.from_numpy(np.ascontiguousarray(x))
+            observer(t)
+            scale, zp = observer.calculate_qparams()
+            codes = torch.quantize_per_channel(t, scale.double(), zp, axis=1, dtype=torch.quint8).int_repr().numpy()
         return codes, scale.numpy()[None, :], zp.numpy()[None, :]
 
     def dequantize(codes, scale, zero_point):
         return (codes.astype(np.float32) - zero_point) * scale
 
-    # PyTorch multiplies by a float32 reciprocal (ties land either side) and clamps tiny scales to eps.
+    # PyTorch computes codes in float32 from a scale it then hands back as float32 (clamped below at eps):
+    # declared as scale_rounding="nearest". Every kind of array, magnitudes up to 1e4.
     check_quantizer(quantize, dequantize, bits=8, scheme="asymmetric", granularity="channel", rounding="half_even",
-                    scale_rounding="nearest", kinds=("uniform", "constant", "zeros", "skewed", "outliers"),
-                    max_magnitude=1e4, max_examples=200)
+                    scale_rounding="nearest", max_magnitude=1e4, max_examples=200, seed=0)
