@@ -29,22 +29,14 @@ __all__ = [
     "fake_quantize", "quantize", "quantize_affine",
 ]
 
-#: Subpackages served lazily (PEP 562), and the extra each one needs beyond the core.
-_LAZY = {"eval": None, "files": None, "kernels": None, "methods": None, "nn": None, "packing": None, "quant": None,
-         "testing": "testing"}
+#: Subpackages served lazily (PEP 562); ``miniquant.testing`` names its extra itself if Hypothesis is missing.
+_LAZY = ("eval", "files", "kernels", "methods", "nn", "packing", "quant", "testing")
 
 
 def __getattr__(name: str):
     if name not in _LAZY:
         raise AttributeError(f"module 'miniquant' has no attribute {name!r}")
-    try:
-        module = _importlib.import_module(f".{name}", __name__)
-    except ModuleNotFoundError as exc:
-        extra = _LAZY[name]
-        if extra is None or exc.name is None or exc.name.startswith("miniquant"):
-            raise
-        raise ImportError(f"miniquant.{name} needs {exc.name}, which is not installed: "
-                          f'pip install "miniquant[{extra}]"') from exc
+    module = _importlib.import_module(f".{name}", __name__)
     globals()[name] = module
     return module
 
