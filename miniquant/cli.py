@@ -160,14 +160,19 @@ def cmd_tour(args) -> int:
     import time
 
     from .eval.plots import plot_knee, plot_memory
-    from .eval.tour import TOUR_COLUMNS, TOUR_FORMATS, run_tour, save_records, speed_note, tour_recipes
+    from .eval.tour import (
+        RECOVERY_COLUMNS, RECOVERY_FORMATS, TOUR_COLUMNS, TOUR_FORMATS, method_recovery, run_tour, save_records,
+        speed_note, tour_recipes,
+    )
     from .nn.data import build_corpus
 
     _check_output_folder(args.out, "--out")
+    if args.full and args.methods:
+        raise ValueError("--full and --methods are two different tours: choose one")
     t0 = time.perf_counter()
     model = _load(args.model)
     corpus = build_corpus()
-    recipes = tour_recipes(full=args.full, quick=args.quick)
+    recipes = tour_recipes(full=args.full, quick=args.quick, methods=args.methods)
     skipped = [r.label() for r in recipes if not r.fits(model.params)]
     recipes = [r for r in recipes if r.fits(model.params)]
     if skipped:
@@ -177,11 +182,22 @@ def cmd_tour(args) -> int:
     print(f"Quality: the first {windows * model.config.n_ctx:,} bytes of the held-out docstrings (bits per byte; KL divergence")
     print(f"and top-1 agreement with the float model at every position) and {problems} held-out arithmetic problems")
     print("(exact match, greedy); speed: greedy decoding with the KV cache, quantized weights through the kernels.\n")
-    records = run_tour(model, corpus, recipes, max_windows=windows, n_problems=problems, speed_tokens=32 if args.quick else 48)
-    print(format_table(records, TOUR_COLUMNS, TOUR_FORMATS))
-    print("\n" + speed_note(records))
+    calibration = _calibration(args)
+    if any(r.needs_calibration for r in recipes):
+        print(f"Calibrated methods see {calibration.windows} windows of {model.config.n_ctx} tokens from the training split "
+              f"({calibration.source}, seed {calibration.seed}), never the held-out data.\n")
+    records = run_tour(model, corpus, recipes, max_windows=windows, n_problems=problems, speed_tokens=32 if args.quick else 48,
+                       calibration=calibration)
+    columns = TOUR_COLUMNS + (["method_seconds"] if args.methods else [])
+    print(format_table(records, columns, {**TOUR_FORMATS, "method_seconds": ".1f"}))
+    if args.methods:
+        print("\nWhat each method recovered of round-to-nearest's KL divergence at the same bits, scheme and granularity "
+              "(vs_sym_rtn: against symmetric RTN):")
+        print(format_table(method_recovery(records), RECOVERY_COLUMNS, RECOVERY_FORMATS))
+    else:
+        print("\n" + speed_note(records))
     os.makedirs(args.out, exist_ok=True)
-    paths = list(save_records(records, os.path.join(args.out, "tour")))
+    paths = list(save_records(records, os.path.join(args.out, "methods" if args.methods else "tour")))
     try:
         paths.append(plot_knee(records, os.path.join(args.out, "knee.png")))
         paths.append(plot_memory(records, os.path.join(args.out, "memory.png")))
@@ -223,6 +239,22 @@ def cmd_train(args) -> int:
     return 0
 
 
+def _method_option(text: str) -> tuple[str, object]:
+    """``KEY=VALUE`` with VALUE an integer, a number, true or false."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"must look like KEY=VALUE (e.g. damp=0.1, act_order=true), got {text!r}")
+    lowered = value.strip().lower()
+    if lowered in ("true", "false"):
+        return key.strip(), lowered == "true"
+    for kind in (int, float):
+        try:
+            return key.strip(), kind(value)
+        except ValueError:
+            pass
+    raise argparse.ArgumentTypeError(f"the value of {key!r} must be an integer, a number, true or false, got {value!r}")
+
+
 def _recipe(args):
     """The recipe the options describe, or ``None`` without ``--bits`` (checked against a model later)."""
     from .methods import make_recipe
@@ -233,16 +265,36 @@ def _recipe(args):
                 raise ValueError(f"--{flag.replace('_', '-')} needs --bits")
         if args.protect:
             raise ValueError("--protect needs --bits")
+        if args.method != "rtn" or args.method_option:
+            raise ValueError("--method and --method-option need --bits")
         return None
     return make_recipe(args.bits, scheme=args.scheme, granularity=args.granularity, group_size=args.group_size,
                        clip=args.clip, scale_dtype=args.scale_dtype, protect=args.protect, protect_bits=args.protect_bits,
-                       activations=getattr(args, "activations", "float"))
+                       activations=getattr(args, "activations", "float"), method=args.method,
+                       **dict(args.method_option))
 
 
-def _models(args):
+def _calibration(args):
+    from .methods import Calibration
+
+    return Calibration(windows=args.calibration_windows, seed=args.calibration_seed, source=args.calibration_source)
+
+
+def _models(args, corpus=None):
     from .eval.compare import models_to_compare
 
-    return models_to_compare(args.model, _recipe(args), activations=getattr(args, "activations", "float"))
+    return models_to_compare(args.model, _recipe(args), activations=getattr(args, "activations", "float"),
+                             calibration=_calibration(args), corpus=corpus)
+
+
+def _method_note(recipe, quantized) -> str:
+    """One line: how long the method took, and on what calibration data."""
+    record = quantized.quantization
+    data = ""
+    if "calibration" in record:
+        c = record["calibration"]
+        data = f" on {c['windows']} calibration windows x {c['tokens_per_window']} tokens of the training split"
+    return f"{recipe.method}: {record['seconds']:.2f} s{data}"
 
 
 def cmd_quantize(args) -> int:
@@ -257,14 +309,24 @@ def cmd_quantize(args) -> int:
     if is_quantized(model.params):
         raise ValueError(f"--model {args.model} is already quantized")
     check_recipe(recipe, model.params)
-    qparams = quantize_model(model.params, recipe)
+    calibration = None
+    if recipe.needs_calibration:
+        from .nn.data import build_corpus
+
+        calibration = _calibration(args)
+        ids = calibration.ids(build_corpus(), model.config.n_ctx)
+    qparams = quantize_model(model.params, recipe, None if calibration is None else ids, progress=True)
+    print(_method_note(recipe, qparams))
     ledger = memory_ledger(qparams)
     if args.ledger:
         print(ledger, end="\n\n")
     errors = model_weight_errors(model.params, qparams)
     print(format_table(errors, WEIGHT_ERROR_COLUMNS, WEIGHT_ERROR_FORMATS))
     print(f"all quantized matrices together: SQNR {pooled_sqnr_from_errors(errors):.2f} dB\n")
-    meta = {"recipe": recipe.label(), "source": source_record(args.model, out),
+    method = dict(qparams.quantization)
+    if calibration is not None:
+        method["calibration"].update(calibration.to_dict())
+    meta = {"recipe": recipe.label(), "source": source_record(args.model, out), "method": method,
             "command": "miniquant quantize " + " ".join(sys.argv[2:])}
     save_checkpoint(out, model.config, qparams, meta)
     float_bytes = memory_ledger(model.params).total_bytes
@@ -282,10 +344,12 @@ def cmd_eval(args) -> int:
     from .nn.data import build_corpus
 
     t0 = time.perf_counter()
-    models = _models(args)
+    corpus = build_corpus(seed=args.seed)
+    models = _models(args, corpus)
     float_model = models[0][1]
     print(f"model: {float_model.config} ({float_model.n_params:,} weights), ready in {time.perf_counter() - t0:.2f} s")
-    corpus = build_corpus(seed=args.seed)
+    if len(models) > 1 and hasattr(models[1][1].params, "quantization"):
+        print(_method_note(_recipe(args), models[1][1].params))
     print(corpus.describe())
     result = compare_models(models, corpus, max_bytes=args.max_bytes, arith_problems=args.arith_problems,
                             kl_windows=args.kl_windows)
@@ -345,13 +409,25 @@ def cmd_sensitivity(args) -> int:
     ids, targets = held_out_windows(corpus.docs_val, model.config.n_ctx, args.windows)
     print(f"Per-layer sensitivity of {recipe.label()}: each matrix quantized alone, the rest in float; KL divergence "
           f"from the float model over {ids.size:,} held-out positions (nats), most harmful first.\n")
-    ranking = layer_sensitivity(model, recipe, logprobs(model, ids), ids, targets)
+    calibration = _calibration(args).ids(corpus, model.config.n_ctx) if recipe.needs_calibration else None
+    ranking = layer_sensitivity(model, recipe, logprobs(model, ids), ids, targets, calibration)
     print(format_table(ranking, SENSITIVITY_COLUMNS, SENSITIVITY_FORMATS))
     candidates = protection_candidates(recipe, ranking, args.counts, args.protect_bits)
     print(f"\nWhat protecting the most sensitive matrices at {args.protect_bits} bits buys, against spending the memory uniformly:")
-    records = run_tour(model, corpus, candidates, max_windows=args.windows, n_problems=args.problems, speed_tokens=8)
+    records = run_tour(model, corpus, candidates, max_windows=args.windows, n_problems=args.problems, speed_tokens=8,
+                       calibration=_calibration(args))
     print(format_table(records, CANDIDATE_COLUMNS, TOUR_FORMATS))
     return 0
+
+
+def _add_calibration_args(group) -> None:
+    from .methods import CALIBRATION_SOURCES
+
+    group.add_argument("--calibration-windows", type=_int_at_least(1), default=64,
+                       help="windows of the training split that calibrated methods run through the model (default 64)")
+    group.add_argument("--calibration-seed", type=_int_at_least(0), default=0, help="seed of those windows (default 0)")
+    group.add_argument("--calibration-source", choices=CALIBRATION_SOURCES, default="mix",
+                       help="calibrate on the training mix, docstrings only or arithmetic only (default mix)")
 
 
 def _add_recipe_args(parser, *, required: bool = False, what: str = "", activations: bool = False) -> None:
@@ -369,6 +445,13 @@ def _add_recipe_args(parser, *, required: bool = False, what: str = "", activati
                        help="keep tensors matching PATTERN (fnmatch, e.g. 'h.0.*') at --protect-bits; repeatable")
     group.add_argument("--protect-bits", type=int, choices=range(2, 9), metavar="{2..8}", default=8,
                        help="bits for --protect tensors (default 8)")
+    from .methods import METHODS
+
+    group.add_argument("--method", choices=list(METHODS), default="rtn",
+                       help="how the codes are chosen: round-to-nearest, GPTQ (calibrated) or HQQ (data-free) (default rtn)")
+    group.add_argument("--method-option", type=_method_option, action="append", default=[], metavar="KEY=VALUE",
+                       help="an option of --method, e.g. damp=0.1, act_order=true, static_groups=true, iters=40; repeatable")
+    _add_calibration_args(group)
     if activations:
         group.add_argument("--activations", choices=ACTIVATIONS, default="float",
                            help="int8: round the activations to int8 before every quantized matrix and multiply "
@@ -388,6 +471,10 @@ def build_parser() -> argparse.ArgumentParser:
     tour.add_argument("--model", help="checkpoint (.npz); default: the shipped model")
     tour.add_argument("--out", default="tour-output", help="folder for the records and plots (default tour-output)")
     tour.add_argument("--quick", action="store_true", help="fewer recipes and less data (seconds)")
+    tour.add_argument("--methods", action="store_true",
+                      help="the careful methods (GPTQ, GPTQ with act-order, HQQ) beside round-to-nearest at 4 and 3 bits, "
+                      "per-channel and g32, with the share of RTN's KL divergence each recovers")
+    _add_calibration_args(tour)
     tour.add_argument("--full", action="store_true",
                       help="the whole grid: bits 8..2 x sym/asym x tensor/channel/g32/g128 x minmax/mse clipping "
                       "(96 recipes, several minutes)")

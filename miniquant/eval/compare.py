@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from ..methods import Recipe, check_recipe, is_quantized, quantize_model
+from ..methods import Calibration, Recipe, check_recipe, is_quantized, quantize_model
 from ..nn.evaluate import arithmetic_results, bits_per_byte, ngram_bits_per_byte
 from ..nn.gpt import GPT
 from ..nn.io import load_checkpoint, load_default, load_source
@@ -28,7 +28,8 @@ COMPARISON_FORMATS = {"bits_per_weight": ".3f", "val_bits_per_byte": ".3f", "tra
                       "arith_exact": ".1%", "add_2digit": ".1%", "kl_mean": ".2e", "kl_p99": ".2e", "top1_agreement": ".3f"}
 
 
-def models_to_compare(checkpoint=None, recipe: Recipe | None = None, *, activations: str = "float") -> list[tuple[str, GPT]]:
+def models_to_compare(checkpoint=None, recipe: Recipe | None = None, *, activations: str = "float",
+                      calibration: Calibration | None = None, corpus=None) -> list[tuple[str, GPT]]:
     """``[("float32", float_model)]``, plus ``(label, quantized_model)`` when there is one to compare.
 
     Parameters
@@ -39,6 +40,9 @@ def models_to_compare(checkpoint=None, recipe: Recipe | None = None, *, activati
         Quantize the (float) model now with it (checked with ``methods.check_recipe``).
     activations : {"float", "int8"}
         How a quantized checkpoint runs (a recipe carries its own).
+    calibration : Calibration, optional
+        The calibration windows for a recipe whose method needs them (default ``Calibration()``),
+        drawn from ``corpus`` (built if not given).
 
     Raises
     ------
@@ -55,7 +59,13 @@ def models_to_compare(checkpoint=None, recipe: Recipe | None = None, *, activati
         if is_quantized(model.params):
             raise ValueError(f"{checkpoint} is already quantized; give a float model with a recipe")
         check_recipe(recipe, model.params)
-        quantized = GPT(model.config, quantize_model(model.params, recipe), activations=recipe.activations)
+        ids = None
+        if recipe.needs_calibration:
+            if corpus is None:
+                from ..nn.data import build_corpus
+                corpus = build_corpus()
+            ids = (calibration or Calibration()).ids(corpus, model.config.n_ctx)
+        quantized = GPT(model.config, quantize_model(model.params, recipe, ids), activations=recipe.activations)
         return [("float32", model), (recipe.label(), quantized)]
     if not is_quantized(model.params):
         if activations != "float":

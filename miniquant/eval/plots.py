@@ -38,8 +38,12 @@ def _style(kind: str) -> dict:
     """Line style for a recipe kind such as ``"asym g32 mse"`` (the label without the bit-width)."""
     parts = kind.split()
     colour = _GRANULARITY_COLOURS.get(parts[1] if len(parts) > 1 else "", "tab:gray")
-    style = {"color": colour, "linestyle": "--" if parts[0] == "asym" else "-",
-             "marker": "x" if "mse" in parts or "percentile" in parts else "o", "markersize": 5}
+    marker = "x" if "mse" in parts or "percentile" in parts else "o"
+    if any(p.startswith("gptq") for p in parts):       # the methods: squares for GPTQ (diamonds with act-order)
+        marker = "D" if "act_order=True" in kind else "s"
+    elif "hqq" in parts:                                # and downward triangles for HQQ
+        marker = "v"
+    style = {"color": colour, "linestyle": "--" if parts[0] == "asym" else "-", "marker": marker, "markersize": 5}
     if kind.endswith("+int8 act"):  # the same weights as their float-activation twin: drawn on top of it
         style.update(marker="^", markersize=9, markerfacecolor="none", markeredgewidth=1.5)
     return style
@@ -49,7 +53,8 @@ def plot_knee(records: list[dict], path) -> str:
     """Three panels against bits per weight: KL divergence, bits per byte, arithmetic accuracy.
 
     One line per recipe kind across bit-widths: colour = granularity, dashed = asymmetric,
-    crosses = MSE (or percentile) clipping, open triangles = int8 activations. The legend sits
+    crosses = MSE (or percentile) clipping, open triangles = int8 activations, squares = GPTQ
+    (diamonds with act-order), downward triangles = HQQ. The legend sits
     below the panels.
     """
     plt = _pyplot()

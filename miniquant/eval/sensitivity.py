@@ -9,25 +9,30 @@ from __future__ import annotations
 
 import dataclasses
 
-from ..methods import Recipe
+from ..methods import Recipe, collect_input_stats, quantize_tensor
 from ..nn.gpt import GPT
 from ..quant import QuantSpec
-from ..tensor import quantize
 from .quality import compare_to_float
 
 
-def layer_sensitivity(model: GPT, recipe: Recipe, reference, ids, targets) -> list[dict]:
+def layer_sensitivity(model: GPT, recipe: Recipe, reference, ids, targets, calibration=None) -> list[dict]:
     """``[{"tensor", "kl_mean", "kl_p99", "bits_per_byte"}]`` for each matrix quantized alone, most harmful first.
 
-    ``reference`` are the float model's log-probabilities on ``ids`` (``quality.logprobs``).
+    ``reference`` are the float model's log-probabilities on ``ids`` (``quality.logprobs``). Each
+    matrix is quantized by the recipe's method; a calibrated one (GPTQ) takes its statistics from
+    the float model on the ``calibration`` ids (the other matrices stay float).
     """
+    names = [name for name, value in model.params.items() if recipe.spec_for(name, value) is not None]
+    stats = {}
+    if recipe.needs_calibration:
+        if calibration is None:
+            raise ValueError(f"method {recipe.method!r} needs calibration data: pass calibration=ids")
+        stats = collect_input_stats(model, calibration, names)
     rows = []
-    for name, value in model.params.items():
-        spec = recipe.spec_for(name, value)
-        if spec is None:
-            continue
+    for name in names:
+        value = model.params[name]
         params = dict(model.params)
-        params[name] = quantize(value, spec)
+        params[name] = quantize_tensor(value, recipe.spec_for(name, value), recipe, stats.get(name))
         record = compare_to_float(reference, GPT(model.config, params), ids, targets)
         rows.append({"tensor": name, "kl_mean": record["kl_mean"], "kl_p99": record["kl_p99"],
                      "bits_per_byte": record["bits_per_byte"]})
@@ -51,9 +56,9 @@ def protection_candidates(recipe: Recipe, ranking: list[dict], counts, protect_b
     """
     protected = recipe.spec.replace(bits=protect_bits)
     candidates = [mixed_precision(recipe, ranking, n, protected) for n in counts if n <= len(ranking)]
-    candidates.append(Recipe(protected))
+    candidates.append(dataclasses.replace(recipe, spec=protected, overrides=()))   # the method is kept
     if recipe.spec.bits + 1 < protect_bits:
-        candidates.append(Recipe(recipe.spec.replace(bits=recipe.spec.bits + 1)))
+        candidates.append(dataclasses.replace(recipe, spec=recipe.spec.replace(bits=recipe.spec.bits + 1), overrides=()))
     return candidates
 
 

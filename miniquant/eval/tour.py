@@ -16,7 +16,7 @@ import math
 import sys
 
 from ..files import atomic_write
-from ..methods import Recipe, quantize_model
+from ..methods import Calibration, Recipe, quantize_model
 from ..nn.gpt import GPT
 from ..quant import QuantSpec
 from .errors import model_weight_errors, pooled_sqnr_from_errors
@@ -31,8 +31,11 @@ TOUR_FORMATS = {"kl_mean": ".2e", "kl_p99": ".2e", "top1_agreement": ".3f", "wei
                 "bits_per_byte": ".3f", "bits_per_weight": ".3f", "matrix_bits_per_weight": ".3f", "decode_tokens_per_s": ".0f"}
 
 
-def tour_recipes(*, full: bool = False, quick: bool = False) -> list[Recipe]:
-    """The recipes of ``miniquant tour``: the compact sweep, fewer bit-widths with ``quick``, the grid with ``full``."""
+def tour_recipes(*, full: bool = False, quick: bool = False, methods: bool = False) -> list[Recipe]:
+    """The recipes of ``miniquant tour``: the compact sweep, fewer bit-widths with ``quick``, the grid with
+    ``full``, and the careful methods beside round-to-nearest with ``methods`` (``methods_recipes``)."""
+    if methods:
+        return methods_recipes(granularities=("channel",) if quick else ("channel", 32), bits=(3,) if quick else (4, 3))
     if full:
         return full_recipes()
     return default_recipes(bits=(8, 4, 2) if quick else (8, 6, 5, 4, 3, 2))
@@ -78,6 +81,58 @@ def default_recipes(bits=(8, 6, 5, 4, 3, 2)) -> list[Recipe]:
     return recipes
 
 
+def methods_recipes(bits=(4, 3), granularities=("channel", 32)) -> list[Recipe]:
+    """The methods comparison: for each bit-width and granularity (a number is a group size), float16 scales:
+    symmetric RTN, GPTQ and GPTQ with act-order (static groups), then asymmetric RTN and HQQ (which
+    optimises the asymmetric grid, so its own baseline is asymmetric RTN).
+
+    >>> [r.label() for r in methods_recipes(bits=(4,), granularities=(32,))]
+    ['int4 sym g32', 'int4 sym g32 gptq', 'int4 sym g32 gptq(act_order=True,static_groups=True)', 'int4 asym g32', 'int4 asym g32 hqq']
+    """
+    recipes = []
+    for b, gran in itertools.product(bits, granularities):
+        kind = {"granularity": gran} if isinstance(gran, str) else {"group_size": gran}
+        sym = QuantSpec(bits=b, scale_dtype="float16", **kind)
+        asym = sym.replace(scheme="asymmetric")
+        act_order = {"act_order": True, **({"static_groups": True} if sym.granularity == "group" else {})}
+        recipes += [Recipe(sym), Recipe(sym, method="gptq"), Recipe(sym, method="gptq", options=act_order),
+                    Recipe(asym), Recipe(asym, method="hqq")]
+    return recipes
+
+
+def method_recovery(records: list[dict]) -> list[dict]:
+    """For each record of a calibrated or careful method: the share of its baseline's KL it recovered.
+
+    The baseline is round-to-nearest with the same bits, scheme and granularity (``recovered =
+    1 - kl_method / kl_rtn``), and for asymmetric methods also symmetric RTN (``vs_sym_rtn``).
+    """
+    def key(r, scheme=None):
+        return (r.get("bits"), scheme or r.get("scheme"), r.get("granularity"), r.get("activations"))
+
+    rtn = {key(r): r for r in records if r.get("method") == "rtn"}
+    rows = []
+    for r in records:
+        if r.get("method") in (None, "float", "rtn") or key(r) not in rtn:
+            continue
+        base = rtn[key(r)]
+        row = {"recipe": r["recipe"], "baseline": base["recipe"], "kl_baseline": base["kl_mean"], "kl_mean": r["kl_mean"],
+               "recovered": 1 - r["kl_mean"] / base["kl_mean"] if base["kl_mean"] > 0 else float("nan"),
+               "arith_baseline": base["arith_accuracy"], "arith_accuracy": r["arith_accuracy"],
+               "method_seconds": r["method_seconds"]}
+        sym = rtn.get(key(r, "symmetric"))
+        if r.get("scheme") == "asymmetric" and sym is not None and sym["kl_mean"] > 0:
+            row["vs_sym_rtn"] = 1 - r["kl_mean"] / sym["kl_mean"]
+        rows.append(row)
+    return rows
+
+
+#: ``format_table`` columns and formats of ``method_recovery`` rows.
+RECOVERY_COLUMNS = ["recipe", "baseline", "kl_baseline", "kl_mean", "recovered", "vs_sym_rtn", "arith_baseline",
+                    "arith_accuracy", "method_seconds"]
+RECOVERY_FORMATS = {"kl_baseline": ".2e", "kl_mean": ".2e", "recovered": ".0%", "vs_sym_rtn": ".0%",
+                    "arith_baseline": ".3f", "arith_accuracy": ".3f", "method_seconds": ".1f"}
+
+
 def full_recipes(bits=(8, 6, 5, 4, 3, 2), schemes=("symmetric", "asymmetric"),
                  granularities=("tensor", "channel", 32, 128), clips=("minmax", "mse")) -> list[Recipe]:
     """The whole grid: bits x scheme x granularity (a number is a group size) x clipping, float16 scales.
@@ -93,9 +148,16 @@ def full_recipes(bits=(8, 6, 5, 4, 3, 2), schemes=("symmetric", "asymmetric"),
 
 
 def run_tour(model: GPT, corpus, recipes: list[Recipe], *, max_windows: int = 16, n_problems: int = 200,
-             speed_tokens: int = 48, progress: bool = True) -> list[dict]:
-    """Measure the float model and every recipe on the same held-out data (module docstring)."""
+             speed_tokens: int = 48, progress: bool = True, calibration: Calibration | None = None) -> list[dict]:
+    """Measure the float model and every recipe on the same held-out data (module docstring).
+
+    Recipes whose method needs calibration data get the windows ``calibration`` describes (default
+    ``Calibration()``: 64 windows of the training split, seed 0), drawn once for all of them.
+    """
     ids, targets = held_out_windows(corpus.docs_val, model.config.n_ctx, max_windows)
+    calibration_ids = None
+    if any(r.needs_calibration for r in recipes):
+        calibration_ids = (calibration or Calibration()).ids(corpus, model.config.n_ctx)
     problems = corpus.arith_val[:n_problems]
     reference = logprobs(model, ids)
     quantized_names = [k for k, v in model.params.items() if recipes and recipes[0].spec_for(k, v) is not None]
@@ -105,12 +167,18 @@ def run_tour(model: GPT, corpus, recipes: list[Recipe], *, max_windows: int = 16
         label = "float32" if recipe is None else recipe.label()
         if progress:
             print(f"\r[{'#' * int(30 * i / len(rows)):<30}] {i}/{len(rows)} {label:<24}", end="", file=sys.stderr, flush=True)
-        params = model.params if recipe is None else quantize_model(model.params, recipe)
+        params = model.params if recipe is None else quantize_model(model.params, recipe, calibration_ids)
         candidate = GPT(model.config, params, activations="float" if recipe is None else recipe.activations)
         ledger = memory_ledger(params)
         matrices = {k: v for k, v in params.items() if k in quantized_names}
-        record = {"recipe": label, "bits_per_weight": ledger.bits_per_weight,
-                  "matrix_bits_per_weight": memory_ledger(matrices).bits_per_weight, "model_bytes": ledger.total_bytes}
+        spec = None if recipe is None else recipe.spec
+        record = {"recipe": label, "method": "float" if recipe is None else recipe.method,
+                  "bits": None if spec is None else spec.bits, "scheme": None if spec is None else spec.scheme,
+                  "granularity": None if spec is None else (f"g{spec.group_size}" if spec.group_size else spec.granularity),
+                  "activations": "float" if recipe is None else recipe.activations,
+                  "bits_per_weight": ledger.bits_per_weight,
+                  "matrix_bits_per_weight": memory_ledger(matrices).bits_per_weight, "model_bytes": ledger.total_bytes,
+                  "method_seconds": 0.0 if recipe is None else params.quantization["seconds"]}
         errors = model_weight_errors(model.params, params)
         record["weight_sqnr_db"] = pooled_sqnr_from_errors(errors)
         record["worst_tensor_sqnr_db"] = min((e["sqnr_db"] for e in errors), default=float("inf"))

@@ -1,10 +1,13 @@
-"""``Recipe``: how to quantize a whole model, and ``quantize_model`` to apply it.
+"""``Recipe``: how to quantize a whole model (``quantize_model`` in ``methods.apply`` applies it).
 
 A recipe names the default ``QuantSpec`` for weight matrices, which tensors stay in float
 (by default the embeddings, the LayerNorm gains and all biases: they are looked up or added,
-not multiplied, and small), and per-tensor overrides (e.g. keep the most sensitive matrix at 8
-bits). Round-to-nearest with the core's clipping options is the baseline method; later methods
-(GPTQ, AWQ) produce the same kind of dict. Tests: ``tests/methods/test_recipe.py``.
+not multiplied, and small), per-tensor overrides (e.g. keep the most sensitive matrix at 8
+bits), and the *method* that chooses the codes: ``"rtn"`` (round-to-nearest with the spec's
+clipping, the baseline), ``"gptq"`` (calibrated, ``methods.gptq``) or ``"hqq"`` (data-free,
+``methods.hqq``), with that method's options. Every method produces the same kind of
+``QTensor`` for the same spec, so the kernels, the ledger and checkpoints do not care which one
+ran. Tests: ``tests/methods/test_recipe.py``.
 """
 from __future__ import annotations
 
@@ -15,10 +18,47 @@ import numpy as np
 
 from ..nn.functional import ACTIVATIONS
 from ..quant import QuantSpec
-from ..tensor import QTensor, quantize
+from ..tensor import QTensor
+from .gptq import GPTQ_OPTIONS, check_gptq_options
+from .hqq import HQQ_OPTIONS, check_hqq_options
 
 #: Tensors kept in float unless a recipe says otherwise (patterns in ``fnmatch`` syntax).
 DEFAULT_KEEP = ("wte", "wpe", "*.bias", "*ln_*")
+
+
+@dataclasses.dataclass(frozen=True)
+class Method:
+    """One way of choosing the codes: its options with their defaults, whether it needs calibration data."""
+
+    name: str
+    defaults: dict
+    needs_calibration: bool
+    check: object = None  # check(spec, **options) raises on options that are invalid or contradict the spec
+
+
+#: The methods a ``Recipe`` can name, by name.
+METHODS = {
+    "rtn": Method("rtn", {}, False),
+    "gptq": Method("gptq", GPTQ_OPTIONS, True, check_gptq_options),
+    "hqq": Method("hqq", HQQ_OPTIONS, False, check_hqq_options),
+}
+
+
+def _check_method(method: str, options, specs) -> tuple[tuple[str, object], ...]:
+    """``options`` as sorted ``(name, value)`` pairs after checking them against ``method`` and every spec."""
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {list(METHODS)}, got {method!r}")
+    options = dict(options or ())
+    defaults = METHODS[method].defaults
+    unknown = sorted(set(options) - set(defaults))
+    if unknown:
+        takes = ", ".join(defaults) if defaults else "no options"
+        raise ValueError(f"method {method!r} has no option {unknown[0]!r} (it takes {takes})")
+    check = METHODS[method].check
+    if check is not None:
+        for spec in specs:
+            check(spec, **{**defaults, **options})
+    return tuple(sorted(options.items()))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,17 +68,34 @@ class Recipe:
     ``overrides`` maps a tensor-name pattern to another ``QuantSpec``, or to ``None`` to keep it
     in float; the first matching pattern wins. ``activations="int8"`` runs the quantized model
     with its activations rounded to int8 before every quantized matrix (W4A8 / W8A8 kernels;
-    ``GPT(..., activations=...)``); it changes no stored byte.
+    ``GPT(..., activations=...)``); it changes no stored byte. ``method`` names one of
+    ``METHODS`` and ``options`` (a dict, kept as sorted pairs) overrides its defaults; options
+    that contradict a spec of the recipe are refused here.
     """
 
     spec: QuantSpec
     keep: tuple[str, ...] = DEFAULT_KEEP
     overrides: tuple[tuple[str, QuantSpec | None], ...] = ()
     activations: str = "float"
+    method: str = "rtn"
+    options: tuple = ()
 
     def __post_init__(self):
         if self.activations not in ACTIVATIONS:
             raise ValueError(f"activations must be 'float' or 'int8', got {self.activations!r}")
+        if not isinstance(self.spec, QuantSpec):
+            raise TypeError(f"spec must be a QuantSpec, got {type(self.spec).__name__}")
+        specs = [self.spec] + [o for _, o in self.overrides if o is not None]
+        object.__setattr__(self, "options", _check_method(self.method, self.options, specs))
+
+    @property
+    def needs_calibration(self) -> bool:
+        """Whether ``quantize_model`` needs calibration token ids for this recipe's method."""
+        return METHODS[self.method].needs_calibration
+
+    def method_options(self) -> dict:
+        """Every option of the method: its defaults updated with the recipe's ``options``."""
+        return {**METHODS[self.method].defaults, **dict(self.options)}
 
     def spec_for(self, name: str, value) -> QuantSpec | None:
         """The spec for tensor ``name``, or ``None`` if it stays in float (vectors always do)."""
@@ -71,16 +128,21 @@ class Recipe:
             extra = f" +{what} at {kinds.pop()}" if len(kinds) == 1 else f" +{what} overrides"
         clip = "" if s.clip == "minmax" else f" {s.clip}"
         act = " +int8 act" if self.activations == "int8" else ""
-        return f"int{s.bits} {'sym' if s.scheme == 'symmetric' else 'asym'} {gran}{clip}{extra}{act}"
+        method = "" if self.method == "rtn" else f" {self.method}"
+        changed = {k: v for k, v in self.options if METHODS[self.method].defaults.get(k) != v}
+        if changed:
+            method += "(" + ",".join(f"{k}={v}" for k, v in changed.items()) + ")"
+        return f"int{s.bits} {'sym' if s.scheme == 'symmetric' else 'asym'} {gran}{clip}{extra}{method}{act}"
 
 
 def make_recipe(bits: int, *, scheme: str = "symmetric", granularity: str | None = None, group_size: int | None = None,
                 clip: str = "minmax", scale_dtype="float16", protect=(), protect_bits: int | None = 8,
-                activations: str = "float") -> Recipe:
+                activations: str = "float", method: str = "rtn", **options) -> Recipe:
     """A recipe from plain options (what the CLI takes): the default ``keep``, plus ``protect``.
 
     ``granularity`` defaults to ``"group"`` when ``group_size`` is given, else ``"channel"``.
     Tensors matching a ``protect`` pattern get the same spec at ``protect_bits`` (``None``: float).
+    ``method`` and its ``options`` as keywords (``damp=0.1``, ``act_order=True``): see ``METHODS``.
 
     Examples
     --------
@@ -92,12 +154,17 @@ def make_recipe(bits: int, *, scheme: str = "symmetric", granularity: str | None
     'int3 sym channel +2 at int8'
     >>> make_recipe(4, group_size=128, activations="int8").label()
     'int4 sym g128 +int8 act'
+    >>> make_recipe(4, group_size=128, method="gptq").label()
+    'int4 sym g128 gptq'
+    >>> make_recipe(3, method="gptq", act_order=True).label()
+    'int3 sym channel gptq(act_order=True)'
     """
     granularity = granularity or ("group" if group_size is not None else "channel")
     spec = QuantSpec(bits=bits, scheme=scheme, granularity=granularity, group_size=group_size, clip=clip,
                      scale_dtype=scale_dtype)
     protected = None if protect_bits is None else spec.replace(bits=protect_bits)
-    return Recipe(spec, overrides=tuple((pattern, protected) for pattern in protect), activations=activations)
+    return Recipe(spec, overrides=tuple((pattern, protected) for pattern in protect), activations=activations,
+                  method=method, options=options)
 
 
 def check_recipe(recipe: Recipe, params: dict) -> Recipe:
@@ -130,22 +197,3 @@ def check_recipe(recipe: Recipe, params: dict) -> Recipe:
 def is_quantized(params: dict) -> bool:
     """Whether any tensor of ``params`` is a ``QTensor``."""
     return any(isinstance(v, QTensor) for v in params.values())
-
-
-def quantize_model(params: dict, recipe: Recipe) -> dict:
-    """A new params dict with every selected weight replaced by a ``QTensor`` (the input is not changed)."""
-    if not isinstance(recipe, Recipe):
-        raise TypeError(f"recipe must be a Recipe, got {type(recipe).__name__}")
-    out = {}
-    for name, value in params.items():
-        spec = recipe.spec_for(name, value)
-        if spec is None or isinstance(value, QTensor):
-            out[name] = value
-        else:
-            out[name] = quantize(np.asarray(value, dtype=np.float32), spec)
-    return out
-
-
-def fake_quantize_model(params: dict, recipe: Recipe) -> dict:
-    """Like ``quantize_model`` but dequantized back to float32: same numbers, plain NumPy matmuls (for checking)."""
-    return {k: (v.dequantize() if isinstance(v, QTensor) else v) for k, v in quantize_model(params, recipe).items()}

@@ -56,6 +56,18 @@ def init_params(config: GPTConfig, seed: int = 0) -> dict[str, np.ndarray]:
     return params
 
 
+class Params(dict):
+    """A model's weights by name: a plain ``dict`` that also knows the ``GPTConfig`` they fit.
+
+    ``GPT(config, params).params`` is one, so that code given only the weights (a calibrated
+    method in ``quantize_model``) can still run the model they belong to.
+    """
+
+    def __init__(self, config: GPTConfig, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.config = config
+
+
 class GPT:
     """A GPT-2-style model: ``GPT(config, params).forward(ids)`` gives logits ``(B, T, V)``.
 
@@ -68,7 +80,13 @@ class GPT:
     """
 
     def __init__(self, config: GPTConfig, params: dict, activations: str = "float"):
-        """``activations="int8"``: quantized matrices multiply activations rounded to int8 (W4A8, W8A8)."""
+        """``activations="int8"``: quantized matrices multiply activations rounded to int8 (W4A8, W8A8).
+
+        ``self.params`` is a ``Params`` dict (it knows its ``config``). The attribute ``observer``
+        (``None`` by default) may be set to a callable ``observer(name, x)``: every linear layer
+        then calls it with its weight's name (``"h.0.attn.c_attn.weight"``) and its input ``x``
+        ``(B, T, K)`` before multiplying; calibration (``miniquant.methods.calibration``) attaches here.
+        """
         if not isinstance(config, GPTConfig):
             raise TypeError(f"config must be a GPTConfig, got {type(config).__name__}")
         expected = expected_shapes(config)
@@ -97,7 +115,16 @@ class GPT:
                         raise ValueError(f"activations='int8' cannot multiply params[{name!r}]: {err}") from None
         self.config = config
         self.activations = activations
-        self.params = {k: (v if isinstance(v, QTensor) else np.asarray(v, dtype=np.float32)) for k, v in params.items()}
+        self.params = Params(config, {k: (v if isinstance(v, QTensor) else np.asarray(v, dtype=np.float32))
+                                      for k, v in params.items()})
+        self.observer = None
+
+    def _linear(self, x: np.ndarray, name: str) -> np.ndarray:
+        """The one place where every linear layer runs: ``x @ w + b`` for weight ``name + ".weight"``."""
+        weight = name + ".weight"
+        if self.observer is not None:
+            self.observer(weight, x)
+        return linear(x, self.params[weight], self.params[name + ".bias"], self.activations)
 
     # -- the model ----------------------------------------------------------------------------
     def _check_ids(self, ids, past: int) -> np.ndarray:
@@ -113,10 +140,9 @@ class GPT:
         return ids
 
     def _attention(self, x: np.ndarray, prefix: str, cache: dict | None) -> np.ndarray:
-        p, H = self.params, self.config.n_head
+        H = self.config.n_head
         B, T, E = x.shape
-        act = self.activations
-        qkv = linear(x, p[prefix + "c_attn.weight"], p[prefix + "c_attn.bias"], act)  # [B, T, E] -> [B, T, 3E]
+        qkv = self._linear(x, prefix + "c_attn")                                     # [B, T, E] -> [B, T, 3E]
         qkv = qkv.reshape(B, T, 3, H, E // H).transpose(2, 0, 3, 1, 4)            # -> [3, B, H, T, D]
         q, k, v = qkv[0], qkv[1], qkv[2]
         if cache is not None:
@@ -126,13 +152,11 @@ class GPT:
             cache["k"], cache["v"] = k, v
         out = attention(q, k, v, causal_mask(T, k.shape[2]))                         # [B, H, T, D]
         out = out.transpose(0, 2, 1, 3).reshape(B, T, E)                             # -> [B, T, E]
-        return linear(out, p[prefix + "c_proj.weight"], p[prefix + "c_proj.bias"], act)   # [B, T, E]
+        return self._linear(out, prefix + "c_proj")                                  # [B, T, E]
 
     def _mlp(self, x: np.ndarray, prefix: str) -> np.ndarray:
-        p = self.params
-        act = self.activations
-        h = gelu(linear(x, p[prefix + "c_fc.weight"], p[prefix + "c_fc.bias"], act))     # [B, T, E] -> [B, T, 4E]
-        return linear(h, p[prefix + "c_proj.weight"], p[prefix + "c_proj.bias"], act)     # [B, T, 4E] -> [B, T, E]
+        h = gelu(self._linear(x, prefix + "c_fc"))                                   # [B, T, E] -> [B, T, 4E]
+        return self._linear(h, prefix + "c_proj")                                    # [B, T, 4E] -> [B, T, E]
 
     def _block(self, x: np.ndarray, i: int, cache: dict | None) -> np.ndarray:
         p, eps = self.params, self.config.layer_norm_eps

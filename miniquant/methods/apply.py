@@ -1,0 +1,116 @@
+"""``quantize_model``: apply a ``Recipe`` to a model's weights, with calibration where its method needs it.
+
+Round-to-nearest and HQQ look at each weight alone. GPTQ needs the inputs of every layer: it
+runs the model on the calibration windows **sequentially** (``calibration.sequential_stages``):
+the statistics of each stage come from the model whose earlier layers are already quantized, so
+each layer corrects for the error of those before it. The output is a ``Params`` dict (the
+model's ``config`` kept) whose attribute ``quantization`` records the method, its options, the
+calibration set (windows, tokens per window, SHA-256 of the ids) and the seconds it took.
+Tests: ``tests/methods/test_apply.py``.
+"""
+from __future__ import annotations
+
+import hashlib
+import time
+
+import numpy as np
+
+from ..nn.gpt import GPT, Params
+from ..tensor import QTensor, quantize
+from .calibration import check_calibration, collect_input_stats, sequential_stages
+from .gptq import gptq_quantize
+from .hqq import hqq_quantize
+from .recipe import Recipe
+
+
+def quantize_tensor(w, spec, recipe: Recipe, stats=None) -> QTensor:
+    """One weight ``w`` with ``spec`` by ``recipe``'s method; ``stats`` (``InputStats``) for calibrated ones."""
+    w = np.asarray(w, dtype=np.float32)
+    if recipe.method == "hqq":
+        return hqq_quantize(w, spec, **recipe.method_options())
+    if recipe.method == "gptq":
+        if stats is None:
+            raise ValueError("GPTQ needs the statistics of the layer's inputs (stats=InputStats)")
+        return gptq_quantize(w, stats.H, spec, **recipe.method_options())
+    return quantize(w, spec)
+
+
+def _config_of(params, config):
+    config = config if config is not None else getattr(params, "config", None)
+    if config is None:
+        raise ValueError("a calibrated method runs the model, so it needs its shape: pass config=GPTConfig(...), "
+                         "or the params of a GPT (model.params knows its config)")
+    return config
+
+
+def quantize_model(params: dict, recipe: Recipe, calibration=None, *, config=None, progress: bool = False) -> Params:
+    """A new params dict with every selected weight replaced by a ``QTensor`` (the input is not changed).
+
+    Parameters
+    ----------
+    params : dict
+        Float weights by name (``GPT.params``; a plain dict works for methods without calibration).
+    recipe : Recipe
+        The spec per tensor and the method (``recipe.method``) with its options.
+    calibration : ndarray of int, shape (windows, time), optional
+        Token ids from the *training* split (``calibration.calibration_windows``); required by
+        methods that need data (``recipe.needs_calibration``), ignored by the others.
+    config : GPTConfig, optional
+        The model's shape, for calibrated methods when ``params`` does not carry it.
+    progress : bool
+        Print one line per calibrated stage to stderr.
+    """
+    if not isinstance(recipe, Recipe):
+        raise TypeError(f"recipe must be a Recipe, got {type(recipe).__name__}")
+    start = time.perf_counter()
+    record = {"method": recipe.method, "options": recipe.method_options()}
+    out_config = config if config is not None else getattr(params, "config", None)
+    if recipe.needs_calibration:
+        if calibration is None:
+            raise ValueError(f"method {recipe.method!r} needs calibration data: pass calibration=ids, token ids of shape "
+                             "(windows, time) from the training split (methods.calibration_windows)")
+        out_config = _config_of(params, config)
+        ids = check_calibration(calibration, out_config)
+        out = _quantize_calibrated(params, recipe, ids, out_config, progress)
+        record["calibration"] = {"windows": int(ids.shape[0]), "tokens_per_window": int(ids.shape[1]),
+                                 "sha256": hashlib.sha256(np.ascontiguousarray(ids).tobytes()).hexdigest()}
+    else:
+        out = {}
+        for name, value in params.items():
+            spec = recipe.spec_for(name, value)
+            out[name] = value if spec is None or isinstance(value, QTensor) else quantize_tensor(value, spec, recipe)
+    result = Params(out_config, out)
+    record["seconds"] = time.perf_counter() - start
+    result.quantization = record
+    return result
+
+
+def _quantize_calibrated(params: dict, recipe: Recipe, ids: np.ndarray, config, progress: bool) -> dict:
+    """GPTQ over the model, stage after stage, each seeing the quantized layers before it."""
+    import sys
+
+    current = dict(params)
+    selected = {name for name, value in params.items()
+                if recipe.spec_for(name, value) is not None and not isinstance(value, QTensor)}
+    stages = [[n for n in stage if n in selected] for stage in sequential_stages(config)]
+    stages = [stage for stage in stages if stage]
+    leftover = selected - {n for stage in stages for n in stage}
+    if leftover:
+        raise ValueError(f"method {recipe.method!r} quantizes linear layers only; {sorted(leftover)[0]!r} is not one "
+                         "(keep it in float)")
+    for i, stage in enumerate(stages):
+        model = GPT(config, current, activations=recipe.activations)
+        stats = collect_input_stats(model, ids, stage)
+        for name in stage:
+            current[name] = quantize_tensor(params[name], recipe.spec_for(name, params[name]), recipe, stats[name])
+        if progress:
+            print(f"\r{recipe.method}: {i + 1}/{len(stages)} layers", end="", file=sys.stderr, flush=True)
+    if progress:
+        print(file=sys.stderr)
+    return current
+
+
+def fake_quantize_model(params: dict, recipe: Recipe, calibration=None, *, config=None) -> dict:
+    """Like ``quantize_model`` but dequantized back to float32: same numbers, plain NumPy matmuls (for checking)."""
+    quantized = quantize_model(params, recipe, calibration, config=config)
+    return {k: (v.dequantize() if isinstance(v, QTensor) else v) for k, v in quantized.items()}
