@@ -102,6 +102,27 @@ def test_eval_quantizes_on_the_fly_and_sensitivity_ranks(tiny_checkpoint, capsys
         assert name in out
 
 
+def test_quantize_with_gptq_records_the_method_and_its_calibration(tiny_checkpoint, tmp_path, capsys):
+    from miniquant.nn import load_checkpoint
+
+    qpath = tmp_path / "gptq.npz"
+    assert main(["quantize", "--model", str(tiny_checkpoint), "--bits", "3", "--method", "gptq", "--method-option",
+                 "damp=0.05", "--calibration-windows", "4", "--calibration-seed", "7", "--out", str(qpath)]) == 0
+    out = capsys.readouterr().out
+    assert "on 4 calibration windows x 32 tokens of the training split" in out
+    _, params, meta = load_checkpoint(qpath)
+    assert meta["recipe"] == "int3 sym channel gptq(damp=0.05)"
+    method = meta["method"]
+    assert method["method"] == "gptq" and method["options"]["damp"] == 0.05
+    assert method["calibration"]["windows"] == 4 and method["calibration"]["seed"] == 7
+    assert method["calibration"]["source"] == "mix" and len(method["calibration"]["sha256"]) == 64
+    assert main(["eval", "--model", str(qpath), "--max-bytes", "2000", "--arith-problems", "2", "--kl-windows", "2"]) == 0
+    assert "int3 sym channel gptq(damp=0.05)" in capsys.readouterr().out
+    assert main(["sensitivity", "--model", str(tiny_checkpoint), "--bits", "3", "--method", "gptq", "--calibration-windows",
+                 "2", "--windows", "1", "--problems", "2", "--counts", "0"]) == 0
+    assert "int3 sym channel gptq" in capsys.readouterr().out
+
+
 def test_eval_with_int8_activations(tiny_checkpoint, tmp_path, capsys):
     assert main(["eval", "--model", str(tiny_checkpoint), "--bits", "4", "--group-size", "32", "--activations", "int8",
                  "--max-bytes", "2000", "--arith-problems", "2", "--kl-windows", "2"]) == 0
@@ -123,6 +144,15 @@ def test_eval_with_int8_activations(tiny_checkpoint, tmp_path, capsys):
         (["quantize", "--bits", "9", "--out", "x.npz"], "invalid choice: 9"),
         (["quantize", "--bits", "4"], "the following arguments are required: --out"),
         (["quantize", "--bits", "3", "--protect", "h0.*", "--out", "x.npz"], "protect pattern 'h0.*' matches no weight matrix"),
+        (["quantize", "--bits", "4", "--method", "gptq", "--method-option", "iters=3", "--out", "x.npz"],
+         "method 'gptq' has no option 'iters'"),
+        (["quantize", "--bits", "4", "--group-size", "32", "--method", "gptq", "--method-option", "act_order=true",
+          "--out", "x.npz"], "act_order=True with granularity='group' needs static_groups=True"),
+        (["quantize", "--bits", "4", "--method-option", "damp", "--out", "x.npz"], "must look like KEY=VALUE"),
+        (["quantize", "--bits", "4", "--method", "awq", "--out", "x.npz"], "invalid choice: 'awq'"),
+        (["eval", "--method", "gptq"], "--method and --method-option need --bits"),
+        (["quantize", "--bits", "4", "--method", "hqq", "--method-option", "iters=0", "--out", "x.npz"],
+         "iters must be a positive integer, got 0"),
     ],
 )
 def test_recipe_options_are_checked(argv, message, tiny_checkpoint, capsys):

@@ -57,3 +57,28 @@ def test_the_ledger_of_every_tour_recipe_is_what_the_shipped_model_holds():
             else:
                 held += np.asarray(value).nbytes
         assert memory_ledger(params).total_bytes == held, recipe.label()
+
+
+def test_the_methods_tour_measures_each_method_against_its_rtn_baseline(tmp_path, capsys):
+    config = GPTConfig(vocab_size=256, n_ctx=32, n_embd=32, n_head=2, n_layer=1)
+    path = tmp_path / "m.npz"
+    save_checkpoint(path, config, init_params(config, seed=1))
+    out = tmp_path / "out"
+    assert main(["tour", "--model", str(path), "--methods", "--quick", "--calibration-windows", "8", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "Calibrated methods see 8 windows of 32 tokens from the training split" in text
+    assert "What each method recovered" in text
+    records = json.loads((out / "methods.json").read_text())
+    by = {r["recipe"]: r for r in records}
+    assert set(by) == {"float32", "int3 sym channel", "int3 sym channel gptq", "int3 sym channel gptq(act_order=True)",
+                       "int3 asym channel", "int3 asym channel hqq"}
+    assert by["int3 sym channel gptq"]["method_seconds"] > 0 and by["int3 sym channel"]["method"] == "rtn"
+    assert by["int3 sym channel gptq"]["model_bytes"] == by["int3 sym channel"]["model_bytes"]
+
+    from miniquant.eval.tour import method_recovery
+    rows = {r["recipe"]: r for r in method_recovery(records)}
+    gptq = rows["int3 sym channel gptq"]
+    assert gptq["baseline"] == "int3 sym channel"
+    assert abs(gptq["recovered"] - (1 - by["int3 sym channel gptq"]["kl_mean"] / by["int3 sym channel"]["kl_mean"])) < 1e-12
+    hqq = rows["int3 asym channel hqq"]
+    assert hqq["baseline"] == "int3 asym channel" and "vs_sym_rtn" in hqq
