@@ -327,6 +327,7 @@ def cmd_quantize(args) -> int:
     if calibration is not None:
         method["calibration"].update(calibration.to_dict())
     meta = {"recipe": recipe.label(), "source": source_record(args.model, out), "method": method,
+            "activations": recipe.activations,
             "command": "miniquant quantize " + " ".join(sys.argv[2:])}
     save_checkpoint(out, model.config, qparams, meta)
     float_bytes = memory_ledger(model.params).total_bytes
@@ -448,7 +449,8 @@ def _add_recipe_args(parser, *, required: bool = False, what: str = "", activati
     from .methods import METHODS
 
     group.add_argument("--method", choices=list(METHODS), default="rtn",
-                       help="how the codes are chosen: round-to-nearest, GPTQ (calibrated) or HQQ (data-free) (default rtn)")
+                       help="how the codes are chosen: round-to-nearest, GPTQ or AWQ (calibrated), HQQ (data-free), "
+                       "SmoothQuant (calibrated, with --activations int8) (default rtn)")
     group.add_argument("--method-option", type=_method_option, action="append", default=[], metavar="KEY=VALUE",
                        help="an option of --method, e.g. damp=0.1, act_order=true, static_groups=true, iters=40; repeatable")
     _add_calibration_args(group)
@@ -472,8 +474,9 @@ def build_parser() -> argparse.ArgumentParser:
     tour.add_argument("--out", default="tour-output", help="folder for the records and plots (default tour-output)")
     tour.add_argument("--quick", action="store_true", help="fewer recipes and less data (seconds)")
     tour.add_argument("--methods", action="store_true",
-                      help="the careful methods (GPTQ, GPTQ with act-order, HQQ) beside round-to-nearest at 4 and 3 bits, "
-                      "per-channel and g32, with the share of RTN's KL divergence each recovers")
+                      help="the careful methods (GPTQ, GPTQ with act-order, AWQ, HQQ) beside round-to-nearest at 4 and 3 bits, "
+                      "per-channel and g32, and W8A8 with and without SmoothQuant, with the share of RTN's KL "
+                      "divergence each recovers")
     _add_calibration_args(tour)
     tour.add_argument("--full", action="store_true",
                       help="the whole grid: bits 8..2 x sym/asym x tensor/channel/g32/g128 x minmax/mse clipping "
@@ -490,7 +493,7 @@ def build_parser() -> argparse.ArgumentParser:
     quant.add_argument("--model", help="float checkpoint (.npz); default: the shipped model")
     quant.add_argument("--out", required=True, help="where to write the quantized checkpoint (.npz)")
     quant.add_argument("--ledger", action="store_true", help="print the memory ledger, tensor by tensor")
-    _add_recipe_args(quant, required=True)
+    _add_recipe_args(quant, required=True, activations=True)
     quant.set_defaults(func=cmd_quantize)
 
     ev = sub.add_parser(

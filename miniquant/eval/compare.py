@@ -39,7 +39,8 @@ def models_to_compare(checkpoint=None, recipe: Recipe | None = None, *, activati
     recipe : Recipe, optional
         Quantize the (float) model now with it (checked with ``methods.check_recipe``).
     activations : {"float", "int8"}
-        How a quantized checkpoint runs (a recipe carries its own).
+        How a quantized checkpoint runs (a recipe carries its own; a checkpoint written for int8
+        activations, ``meta["activations"]``, runs with them).
     calibration : Calibration, optional
         The calibration windows for a recipe whose method needs them (default ``Calibration()``),
         drawn from ``corpus`` (built if not given).
@@ -71,12 +72,16 @@ def models_to_compare(checkpoint=None, recipe: Recipe | None = None, *, activati
         if activations != "float":
             raise ValueError("activations='int8' needs a quantized model: give a recipe (--bits), or a quantized checkpoint")
         return [("float32", model)]
+    if activations == "float" and meta.get("activations") == "int8":   # made for int8 activations (SmoothQuant, W8A8)
+        activations = "int8"
     if activations != "float":
         model = GPT(model.config, model.params, activations=activations)
     float_model = load_source(checkpoint, meta)
     if float_model.config != model.config:
         raise ValueError(f"the float model recorded in {checkpoint} does not match its config")
-    label = meta.get("recipe", "quantized") + (" +int8 act" if activations == "int8" else "")
+    label = meta.get("recipe", "quantized")
+    if activations == "int8" and not label.endswith("+int8 act"):
+        label += " +int8 act"
     return [("float32", float_model), (label, model)]
 
 

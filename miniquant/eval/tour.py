@@ -35,7 +35,8 @@ def tour_recipes(*, full: bool = False, quick: bool = False, methods: bool = Fal
     """The recipes of ``miniquant tour``: the compact sweep, fewer bit-widths with ``quick``, the grid with
     ``full``, and the careful methods beside round-to-nearest with ``methods`` (``methods_recipes``)."""
     if methods:
-        return methods_recipes(granularities=("channel",) if quick else ("channel", 32), bits=(3,) if quick else (4, 3))
+        return methods_recipes(granularities=("channel",) if quick else ("channel", 32), bits=(3,) if quick else (4, 3),
+                               activations=not quick)
     if full:
         return full_recipes()
     return default_recipes(bits=(8, 4, 2) if quick else (8, 6, 5, 4, 3, 2))
@@ -81,13 +82,14 @@ def default_recipes(bits=(8, 6, 5, 4, 3, 2)) -> list[Recipe]:
     return recipes
 
 
-def methods_recipes(bits=(4, 3), granularities=("channel", 32)) -> list[Recipe]:
+def methods_recipes(bits=(4, 3), granularities=("channel", 32), *, activations: bool = True) -> list[Recipe]:
     """The methods comparison: for each bit-width and granularity (a number is a group size), float16 scales:
-    symmetric RTN, GPTQ and GPTQ with act-order (static groups), then asymmetric RTN and HQQ (which
-    optimises the asymmetric grid, so its own baseline is asymmetric RTN).
+    symmetric RTN, GPTQ, GPTQ with act-order (static groups) and AWQ, then asymmetric RTN and HQQ
+    (which optimises the asymmetric grid, so its own baseline is asymmetric RTN); then, with
+    ``activations``, W8A8 per-channel without and with SmoothQuant.
 
-    >>> [r.label() for r in methods_recipes(bits=(4,), granularities=(32,))]
-    ['int4 sym g32', 'int4 sym g32 gptq', 'int4 sym g32 gptq(act_order=True,static_groups=True)', 'int4 asym g32', 'int4 asym g32 hqq']
+    >>> [r.label() for r in methods_recipes(bits=(4,), granularities=(32,), activations=False)]
+    ['int4 sym g32', 'int4 sym g32 gptq', 'int4 sym g32 gptq(act_order=True,static_groups=True)', 'int4 sym g32 awq', 'int4 asym g32', 'int4 asym g32 hqq']
     """
     recipes = []
     for b, gran in itertools.product(bits, granularities):
@@ -96,7 +98,10 @@ def methods_recipes(bits=(4, 3), granularities=("channel", 32)) -> list[Recipe]:
         asym = sym.replace(scheme="asymmetric")
         act_order = {"act_order": True, **({"static_groups": True} if sym.granularity == "group" else {})}
         recipes += [Recipe(sym), Recipe(sym, method="gptq"), Recipe(sym, method="gptq", options=act_order),
-                    Recipe(asym), Recipe(asym, method="hqq")]
+                    Recipe(sym, method="awq"), Recipe(asym), Recipe(asym, method="hqq")]
+    if activations:
+        w8 = QuantSpec(bits=8, granularity="channel", scale_dtype="float16")
+        recipes += [Recipe(w8, activations="int8"), Recipe(w8, activations="int8", method="smoothquant")]
     return recipes
 
 

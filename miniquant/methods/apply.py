@@ -3,7 +3,9 @@
 Round-to-nearest and HQQ look at each weight alone. GPTQ needs the inputs of every layer: it
 runs the model on the calibration windows **sequentially** (``calibration.sequential_stages``):
 the statistics of each stage come from the model whose earlier layers are already quantized, so
-each layer corrects for the error of those before it. The output is a ``Params`` dict (the
+each layer corrects for the error of those before it. AWQ takes the statistics of every layer
+from the float model in one pass (as its reference code does: the scales it folds in keep the
+float function unchanged) and records the ``alpha`` it chose per layer. The output is a ``Params`` dict (the
 model's ``config`` kept) whose attribute ``quantization`` records the method, its options, the
 calibration set (windows, tokens per window, SHA-256 of the ids) and the seconds it took.
 Tests: ``tests/methods/test_apply.py``.
@@ -17,10 +19,12 @@ import numpy as np
 
 from ..nn.gpt import GPT, Params
 from ..tensor import QTensor, quantize
-from .calibration import check_calibration, collect_input_stats, sequential_stages
+from .awq import apply_awq
+from .calibration import check_calibration, collect_input_stats, linear_weights, sequential_stages
 from .gptq import gptq_quantize
 from .hqq import hqq_quantize
 from .recipe import Recipe
+from .smoothquant import apply_smoothquant
 
 
 def quantize_tensor(w, spec, recipe: Recipe, stats=None) -> QTensor:
@@ -71,7 +75,14 @@ def quantize_model(params: dict, recipe: Recipe, calibration=None, *, config=Non
                              "(windows, time) from the training split (methods.calibration_windows)")
         out_config = _config_of(params, config)
         ids = check_calibration(calibration, out_config)
-        out = _quantize_calibrated(params, recipe, ids, out_config, progress)
+        if recipe.method == "awq":
+            out, searches = _quantize_awq(params, recipe, ids, out_config)
+            record["alpha"] = {name: search.alpha for name, search in searches.items()}
+        elif recipe.method == "smoothquant":
+            out, scales = _quantize_smoothquant(params, recipe, ids, out_config)
+            record["largest_smoothing_scale"] = {name: float(s.max()) for name, s in scales.items()}
+        else:
+            out = _quantize_calibrated(params, recipe, ids, out_config, progress)
         record["calibration"] = {"windows": int(ids.shape[0]), "tokens_per_window": int(ids.shape[1]),
                                  "sha256": hashlib.sha256(np.ascontiguousarray(ids).tobytes()).hexdigest()}
     else:
@@ -90,8 +101,7 @@ def _quantize_calibrated(params: dict, recipe: Recipe, ids: np.ndarray, config, 
     import sys
 
     current = dict(params)
-    selected = {name for name, value in params.items()
-                if recipe.spec_for(name, value) is not None and not isinstance(value, QTensor)}
+    selected = _selected(params, recipe)
     stages = [[n for n in stage if n in selected] for stage in sequential_stages(config)]
     stages = [stage for stage in stages if stage]
     leftover = selected - {n for stage in stages for n in stage}
@@ -108,6 +118,34 @@ def _quantize_calibrated(params: dict, recipe: Recipe, ids: np.ndarray, config, 
     if progress:
         print(file=sys.stderr)
     return current
+
+
+def _selected(params: dict, recipe: Recipe) -> set[str]:
+    return {name for name, value in params.items()
+            if recipe.spec_for(name, value) is not None and not isinstance(value, QTensor)}
+
+
+def _float_stats(params: dict, recipe: Recipe, ids: np.ndarray, config, *, hessian: bool):
+    """Statistics of every selected linear layer from the float model, in one pass; and the spec lookup."""
+    selected = _selected(params, recipe)
+    linear = [n for n in linear_weights(config) if n in selected]
+    if selected - set(linear):
+        raise ValueError(f"method {recipe.method!r} quantizes linear layers only; {sorted(selected - set(linear))[0]!r} "
+                         "is not one (keep it in float)")
+    stats = collect_input_stats(GPT(config, params), ids, linear, hessian=hessian)
+    return stats, (lambda n: recipe.spec_for(n, params[n]) if n in selected else None)
+
+
+def _quantize_awq(params: dict, recipe: Recipe, ids: np.ndarray, config):
+    """AWQ: statistics from the float model, then scales, folding, clipping (``awq.apply_awq``)."""
+    stats, spec_for = _float_stats(params, recipe, ids, config, hessian=True)
+    return apply_awq(params, config, stats, spec_for, **recipe.method_options())
+
+
+def _quantize_smoothquant(params: dict, recipe: Recipe, ids: np.ndarray, config):
+    """SmoothQuant: per-channel maxima from the float model, smoothing folded in, then RTN."""
+    stats, spec_for = _float_stats(params, recipe, ids, config, hessian=False)
+    return apply_smoothquant(params, config, stats, spec_for, **recipe.method_options())
 
 
 def fake_quantize_model(params: dict, recipe: Recipe, calibration=None, *, config=None) -> dict:

@@ -4,8 +4,9 @@ A recipe names the default ``QuantSpec`` for weight matrices, which tensors stay
 (by default the embeddings, the LayerNorm gains and all biases: they are looked up or added,
 not multiplied, and small), per-tensor overrides (e.g. keep the most sensitive matrix at 8
 bits), and the *method* that chooses the codes: ``"rtn"`` (round-to-nearest with the spec's
-clipping, the baseline), ``"gptq"`` (calibrated, ``methods.gptq``) or ``"hqq"`` (data-free,
-``methods.hqq``), with that method's options. Every method produces the same kind of
+clipping, the baseline), ``"gptq"`` (calibrated, ``methods.gptq``), ``"awq"`` (calibrated,
+``methods.awq``), ``"smoothquant"`` (calibrated, for int8 activations, ``methods.smoothquant``) or
+``"hqq"`` (data-free, ``methods.hqq``), with that method's options. Every method produces the same kind of
 ``QTensor`` for the same spec, so the kernels, the ledger and checkpoints do not care which one
 ran. Tests: ``tests/methods/test_recipe.py``.
 """
@@ -19,8 +20,10 @@ import numpy as np
 from ..nn.functional import ACTIVATIONS
 from ..quant import QuantSpec
 from ..tensor import QTensor
+from .awq import AWQ_OPTIONS, check_awq_options
 from .gptq import GPTQ_OPTIONS, check_gptq_options
 from .hqq import HQQ_OPTIONS, check_hqq_options
+from .smoothquant import SMOOTHQUANT_OPTIONS, check_smoothquant_options
 
 #: Tensors kept in float unless a recipe says otherwise (patterns in ``fnmatch`` syntax).
 DEFAULT_KEEP = ("wte", "wpe", "*.bias", "*ln_*")
@@ -41,6 +44,8 @@ METHODS = {
     "rtn": Method("rtn", {}, False),
     "gptq": Method("gptq", GPTQ_OPTIONS, True, check_gptq_options),
     "hqq": Method("hqq", HQQ_OPTIONS, False, check_hqq_options),
+    "awq": Method("awq", AWQ_OPTIONS, True, check_awq_options),
+    "smoothquant": Method("smoothquant", SMOOTHQUANT_OPTIONS, True, check_smoothquant_options),
 }
 
 
@@ -87,6 +92,8 @@ class Recipe:
             raise TypeError(f"spec must be a QuantSpec, got {type(self.spec).__name__}")
         specs = [self.spec] + [o for _, o in self.overrides if o is not None]
         object.__setattr__(self, "options", _check_method(self.method, self.options, specs))
+        if self.method == "smoothquant" and self.activations != "int8":
+            raise ValueError("SmoothQuant makes activations easier to quantize: it needs activations='int8' (W8A8, W4A8)")
 
     @property
     def needs_calibration(self) -> bool:

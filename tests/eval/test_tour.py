@@ -71,7 +71,7 @@ def test_the_methods_tour_measures_each_method_against_its_rtn_baseline(tmp_path
     records = json.loads((out / "methods.json").read_text())
     by = {r["recipe"]: r for r in records}
     assert set(by) == {"float32", "int3 sym channel", "int3 sym channel gptq", "int3 sym channel gptq(act_order=True)",
-                       "int3 asym channel", "int3 asym channel hqq"}
+                       "int3 sym channel awq", "int3 asym channel", "int3 asym channel hqq"}
     assert by["int3 sym channel gptq"]["method_seconds"] > 0 and by["int3 sym channel"]["method"] == "rtn"
     assert by["int3 sym channel gptq"]["model_bytes"] == by["int3 sym channel"]["model_bytes"]
 
