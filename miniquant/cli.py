@@ -450,7 +450,8 @@ def _add_recipe_args(parser, *, required: bool = False, what: str = "", activati
 
     group.add_argument("--method", choices=list(METHODS), default="rtn",
                        help="how the codes are chosen: round-to-nearest, GPTQ or AWQ (calibrated), HQQ (data-free), "
-                       "SmoothQuant (calibrated, with --activations int8) (default rtn)")
+                       "SmoothQuant (calibrated, with --activations int8), LLM.int8() (8-bit, outlier features in float) "
+                       "(default rtn)")
     group.add_argument("--method-option", type=_method_option, action="append", default=[], metavar="KEY=VALUE",
                        help="an option of --method, e.g. damp=0.1, act_order=true, static_groups=true, iters=40; repeatable")
     _add_calibration_args(group)
@@ -475,7 +476,7 @@ def build_parser() -> argparse.ArgumentParser:
     tour.add_argument("--quick", action="store_true", help="fewer recipes and less data (seconds)")
     tour.add_argument("--methods", action="store_true",
                       help="the careful methods (GPTQ, GPTQ with act-order, AWQ, HQQ) beside round-to-nearest at 4 and 3 bits, "
-                      "per-channel and g32, and W8A8 with and without SmoothQuant, with the share of RTN's KL "
+                      "per-channel and g32, and W8A8 with and without SmoothQuant and LLM.int8(), with the share of RTN's KL "
                       "divergence each recovers")
     _add_calibration_args(tour)
     tour.add_argument("--full", action="store_true",

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..mixed import is_quantized_weight
 from ..quant._checks import check_float_array
 from ..quant.spec import QuantSpec
 from ..tensor import QTensor, quantize
@@ -176,7 +177,7 @@ def model_weight_errors(reference: dict, params: dict) -> list[dict]:
     """
     rows = []
     for name, value in params.items():
-        if isinstance(value, QTensor):
+        if is_quantized_weight(value):
             if name not in reference:
                 raise KeyError(f"reference has no float weight named {name!r}")
             w = np.asarray(reference[name], dtype=np.float32)

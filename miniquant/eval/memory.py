@@ -10,7 +10,9 @@ spec alone (not from the stored arrays, so that a test can hold the two against 
 
 so 4-bit symmetric group 32 with float16 scales costs ``4 + 16/32 = 4.5`` bits per weight,
 and 4-bit asymmetric group 128 with a float16 scale and a 4-bit zero point costs
-``4 + 16/128 + 4/128 = 4.15625``. A plain float array costs its ``nbytes``. Shape and spec
+``4 + 16/128 + 4/128 = 4.15625``. A plain float array costs its ``nbytes``. A
+``MixedInt8Tensor`` (LLM.int8()) costs its int8 part as above plus ``float bits`` = 32 per element
+of its float outlier rows and 32 per stored outlier index. Shape and spec
 metadata (a few dozen bytes per tensor) are not counted. Tests: ``tests/eval/test_memory.py``.
 """
 from __future__ import annotations
@@ -20,6 +22,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from ..mixed import MixedInt8Tensor
 from ..packing import packed_nbytes
 from ..tensor import QTensor
 
@@ -35,10 +38,11 @@ class LedgerRow:
     payload_bits: int
     scale_bits: int
     zero_point_bits: int
+    float_bits: int = 0
 
     @property
     def total_bits(self) -> int:
-        return self.payload_bits + self.scale_bits + self.zero_point_bits
+        return self.payload_bits + self.scale_bits + self.zero_point_bits + self.float_bits
 
     @property
     def total_bytes(self) -> int:
@@ -56,6 +60,9 @@ class LedgerRow:
 
 def describe_storage(obj) -> str:
     """A short label: ``"int4 sym g32 f16"`` for a QTensor, ``"float32"`` for an array."""
+    if isinstance(obj, MixedInt8Tensor):
+        inner = "float" if obj.int8 is None else describe_storage(obj.int8)
+        return f"{inner} +{obj.outlier_index.size}/{obj.shape[0]} f32"
     if isinstance(obj, QTensor):
         s = obj.spec
         gran = {"tensor": "tensor", "channel": "channel"}.get(s.granularity, f"g{s.group_size}")
@@ -65,7 +72,12 @@ def describe_storage(obj) -> str:
 
 
 def ledger_row(obj, name: str = "") -> LedgerRow:
-    """The ``LedgerRow`` of one QTensor or float array (see the module docstring)."""
+    """The ``LedgerRow`` of one QTensor, MixedInt8Tensor or float array (see the module docstring)."""
+    if isinstance(obj, MixedInt8Tensor):
+        n_out, N = obj.outlier_index.size, obj.shape[1]
+        inner = ledger_row(obj.int8) if obj.int8 is not None else LedgerRow("", (), "", 0, 0, 0, 0)
+        return LedgerRow(name, obj.shape, describe_storage(obj), obj.size, inner.payload_bits, inner.scale_bits,
+                         inner.zero_point_bits, 32 * n_out * N + 32 * n_out)
     if isinstance(obj, QTensor):
         spec = obj.spec
         n = obj.size
@@ -76,7 +88,8 @@ def ledger_row(obj, name: str = "") -> LedgerRow:
         return LedgerRow(name, obj.shape, describe_storage(obj), n, payload, scale, zero_point)
     arr = np.asarray(obj)
     if arr.dtype == object or arr.size == 0:
-        raise TypeError(f"{name or 'entry'} must be a QTensor or a non-empty numeric array, got {type(obj).__name__}")
+        raise TypeError(f"{name or 'entry'} must be a QTensor, a MixedInt8Tensor or a non-empty numeric array, "
+                        f"got {type(obj).__name__}")
     return LedgerRow(name, arr.shape, arr.dtype.name, arr.size, 8 * arr.nbytes, 0, 0)
 
 
@@ -98,7 +111,8 @@ class Ledger:
     @property
     def total(self) -> LedgerRow:
         """All rows summed, as one row named ``TOTAL``."""
-        sums = {f: sum(getattr(r, f) for r in self.rows) for f in ("n_elements", "payload_bits", "scale_bits", "zero_point_bits")}
+        sums = {f: sum(getattr(r, f) for r in self.rows)
+                for f in ("n_elements", "payload_bits", "scale_bits", "zero_point_bits", "float_bits")}
         return LedgerRow("TOTAL", (), "", **sums)
 
     @property
@@ -122,13 +136,17 @@ class Ledger:
         return [r.as_dict() for r in self.rows]
 
     def __str__(self) -> str:
-        header = f"{'name':<24} {'shape':<14} {'storage':<20} {'payload B':>11} {'scale B':>9} {'zp B':>7} {'total B':>11} {'bits/w':>7}"
+        mixed = any(r.float_bits for r in self.rows)   # a float-rows column only where there are some
+        width = max([20] + [len(r.storage) for r in self.rows])
+        header = f"{'name':<24} {'shape':<14} {'storage':<{width}} {'payload B':>11} {'scale B':>9} {'zp B':>7}"
+        header += f" {'float B':>9}" * mixed + f" {'total B':>11} {'bits/w':>7}"
         lines = [header, "-" * len(header)]
         for r in self.rows + (self.total,):
             shape = "x".join(map(str, r.shape))
             lines.append(
-                f"{r.name:<24} {shape:<14} {r.storage:<20} {r.payload_bits / 8:>11,.0f} {r.scale_bits / 8:>9,.0f} "
-                f"{r.zero_point_bits / 8:>7,.0f} {r.total_bytes:>11,d} {r.bits_per_weight:>7.3f}"
+                f"{r.name:<24} {shape:<14} {r.storage:<{width}} {r.payload_bits / 8:>11,.0f} {r.scale_bits / 8:>9,.0f} "
+                f"{r.zero_point_bits / 8:>7,.0f}" + f" {r.float_bits / 8:>9,.0f}" * mixed
+                + f" {r.total_bytes:>11,d} {r.bits_per_weight:>7.3f}"
             )
         return "\n".join(lines)
 
@@ -149,4 +167,4 @@ def held_nbytes(obj) -> int:
     """The real bytes held by a QTensor, array, or mapping of them (``nbytes`` summed)."""
     if isinstance(obj, Mapping):
         return sum(held_nbytes(v) for v in obj.values())
-    return int(obj.nbytes) if isinstance(obj, QTensor) else int(np.asarray(obj).nbytes)
+    return int(obj.nbytes) if isinstance(obj, (QTensor, MixedInt8Tensor)) else int(np.asarray(obj).nbytes)

@@ -86,7 +86,8 @@ def methods_recipes(bits=(4, 3), granularities=("channel", 32), *, activations: 
     """The methods comparison: for each bit-width and granularity (a number is a group size), float16 scales:
     symmetric RTN, GPTQ, GPTQ with act-order (static groups) and AWQ, then asymmetric RTN and HQQ
     (which optimises the asymmetric grid, so its own baseline is asymmetric RTN); then, with
-    ``activations``, W8A8 per-channel without and with SmoothQuant.
+    ``activations``, W8A8 per-channel without and with SmoothQuant, and LLM.int8() (W8A8 with the
+    outlier features in float).
 
     >>> [r.label() for r in methods_recipes(bits=(4,), granularities=(32,), activations=False)]
     ['int4 sym g32', 'int4 sym g32 gptq', 'int4 sym g32 gptq(act_order=True,static_groups=True)', 'int4 sym g32 awq', 'int4 asym g32', 'int4 asym g32 hqq']
@@ -101,7 +102,8 @@ def methods_recipes(bits=(4, 3), granularities=("channel", 32), *, activations: 
                     Recipe(sym, method="awq"), Recipe(asym), Recipe(asym, method="hqq")]
     if activations:
         w8 = QuantSpec(bits=8, granularity="channel", scale_dtype="float16")
-        recipes += [Recipe(w8, activations="int8"), Recipe(w8, activations="int8", method="smoothquant")]
+        recipes += [Recipe(w8, activations="int8"), Recipe(w8, activations="int8", method="smoothquant"),
+                    Recipe(w8, activations="int8", method="llm_int8")]
     return recipes
 
 

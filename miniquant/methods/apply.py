@@ -17,6 +17,7 @@ import time
 
 import numpy as np
 
+from ..mixed import is_quantized_weight, split_outliers
 from ..nn.gpt import GPT, Params
 from ..tensor import QTensor, quantize
 from .awq import apply_awq
@@ -78,6 +79,9 @@ def quantize_model(params: dict, recipe: Recipe, calibration=None, *, config=Non
         if recipe.method == "awq":
             out, searches = _quantize_awq(params, recipe, ids, out_config)
             record["alpha"] = {name: search.alpha for name, search in searches.items()}
+        elif recipe.method == "llm_int8":
+            out = _quantize_llm_int8(params, recipe, ids, out_config)
+            record["float_fraction"] = {n: v.float_fraction for n, v in out.items() if hasattr(v, "float_fraction")}
         elif recipe.method == "smoothquant":
             out, scales = _quantize_smoothquant(params, recipe, ids, out_config)
             record["largest_smoothing_scale"] = {name: float(s.max()) for name, s in scales.items()}
@@ -89,7 +93,7 @@ def quantize_model(params: dict, recipe: Recipe, calibration=None, *, config=Non
         out = {}
         for name, value in params.items():
             spec = recipe.spec_for(name, value)
-            out[name] = value if spec is None or isinstance(value, QTensor) else quantize_tensor(value, spec, recipe)
+            out[name] = value if spec is None or is_quantized_weight(value) else quantize_tensor(value, spec, recipe)
     result = Params(out_config, out)
     record["seconds"] = time.perf_counter() - start
     result.quantization = record
@@ -122,7 +126,7 @@ def _quantize_calibrated(params: dict, recipe: Recipe, ids: np.ndarray, config, 
 
 def _selected(params: dict, recipe: Recipe) -> set[str]:
     return {name for name, value in params.items()
-            if recipe.spec_for(name, value) is not None and not isinstance(value, QTensor)}
+            if recipe.spec_for(name, value) is not None and not is_quantized_weight(value)}
 
 
 def _float_stats(params: dict, recipe: Recipe, ids: np.ndarray, config, *, hessian: bool):
@@ -148,7 +152,15 @@ def _quantize_smoothquant(params: dict, recipe: Recipe, ids: np.ndarray, config)
     return apply_smoothquant(params, config, stats, spec_for, **recipe.method_options())
 
 
+def _quantize_llm_int8(params: dict, recipe: Recipe, ids: np.ndarray, config) -> dict:
+    """LLM.int8(): the features whose calibration max |x| exceeds the threshold stay float, the rest int8."""
+    stats, spec_for = _float_stats(params, recipe, ids, config, hessian=False)
+    threshold = recipe.method_options()["threshold"]
+    return {name: (split_outliers(value, stats[name].abs_max, threshold, spec_for(name)) if name in stats and spec_for(name)
+                   else value) for name, value in params.items()}
+
+
 def fake_quantize_model(params: dict, recipe: Recipe, calibration=None, *, config=None) -> dict:
     """Like ``quantize_model`` but dequantized back to float32: same numbers, plain NumPy matmuls (for checking)."""
     quantized = quantize_model(params, recipe, calibration, config=config)
-    return {k: (v.dequantize() if isinstance(v, QTensor) else v) for k, v in quantized.items()}
+    return {k: (v.dequantize() if is_quantized_weight(v) else v) for k, v in quantized.items()}

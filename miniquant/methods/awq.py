@@ -132,7 +132,7 @@ def clip_search_qtensor(w, xtx, spec: QuantSpec, *, n_grid: int = 20, max_shrink
         ratio = 1.0 - i / n_grid
         scale, zero = scale_from_range(lo * ratio, hi * ratio, spec)
         d = (wb - dequantize_blocks(quantize_blocks(wb, scale, zero, spec), scale, zero)).reshape(n_groups, G, N)
-        err = np.einsum("gin,gij,gjn->gn", d, H_blocks, d)                            # [n_groups, N]
+        err = np.sum(d * np.matmul(H_blocks, d), axis=1)                             # d_g^T H_gg d_g: [n_groups, N]
         err = err.reshape(n_groups, 1, N // block[1], block[1]).sum(axis=3, keepdims=True)  # per block
         if best is None:
             best = [scale, zero, err]

@@ -5,10 +5,12 @@ A recipe names the default ``QuantSpec`` for weight matrices, which tensors stay
 not multiplied, and small), per-tensor overrides (e.g. keep the most sensitive matrix at 8
 bits), and the *method* that chooses the codes: ``"rtn"`` (round-to-nearest with the spec's
 clipping, the baseline), ``"gptq"`` (calibrated, ``methods.gptq``), ``"awq"`` (calibrated,
-``methods.awq``), ``"smoothquant"`` (calibrated, for int8 activations, ``methods.smoothquant``) or
-``"hqq"`` (data-free, ``methods.hqq``), with that method's options. Every method produces the same kind of
-``QTensor`` for the same spec, so the kernels, the ledger and checkpoints do not care which one
-ran. Tests: ``tests/methods/test_recipe.py``.
+``methods.awq``), ``"smoothquant"`` (calibrated, for int8 activations, ``methods.smoothquant``),
+``"llm_int8"`` (calibrated outlier features kept in float, ``miniquant.mixed``) or ``"hqq"``
+(data-free, ``methods.hqq``), with that method's options. Every method but LLM.int8() produces
+the same kind of ``QTensor`` for the same spec, so the kernels, the ledger and checkpoints do not
+care which one ran; LLM.int8() produces ``MixedInt8Tensor``\\ s (``miniquant.mixed``), which
+they handle too. Tests: ``tests/methods/test_recipe.py``.
 """
 from __future__ import annotations
 
@@ -19,11 +21,28 @@ import numpy as np
 
 from ..nn.functional import ACTIVATIONS
 from ..quant import QuantSpec
-from ..tensor import QTensor
+from ..mixed import is_quantized_weight
 from .awq import AWQ_OPTIONS, check_awq_options
 from .gptq import GPTQ_OPTIONS, check_gptq_options
 from .hqq import HQQ_OPTIONS, check_hqq_options
 from .smoothquant import SMOOTHQUANT_OPTIONS, check_smoothquant_options
+
+#: The option of LLM.int8() and its default (the paper's threshold on |x|).
+LLM_INT8_OPTIONS = {"threshold": 6.0}
+
+
+def check_llm_int8_options(spec: QuantSpec, *, threshold=6.0) -> None:
+    """LLM.int8() keeps int8 weights with one scale per output channel, and a threshold >= 0."""
+    import math
+    import numbers
+
+    if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real) or math.isnan(threshold) or threshold < 0:
+        raise ValueError(f"threshold must be a number >= 0 (the |x| above which an input feature stays float; "
+                         f"inf for none), got {threshold!r}")
+    if spec.bits != 8 or spec.scheme != "symmetric" or spec.granularity == "group":
+        raise ValueError("LLM.int8() multiplies the non-outlier features W8A8: it needs an 8-bit symmetric spec per "
+                         f"channel or per tensor, got bits={spec.bits}, scheme={spec.scheme!r}, "
+                         f"granularity={spec.granularity!r}")
 
 #: Tensors kept in float unless a recipe says otherwise (patterns in ``fnmatch`` syntax).
 DEFAULT_KEEP = ("wte", "wpe", "*.bias", "*ln_*")
@@ -46,6 +65,7 @@ METHODS = {
     "hqq": Method("hqq", HQQ_OPTIONS, False, check_hqq_options),
     "awq": Method("awq", AWQ_OPTIONS, True, check_awq_options),
     "smoothquant": Method("smoothquant", SMOOTHQUANT_OPTIONS, True, check_smoothquant_options),
+    "llm_int8": Method("llm_int8", LLM_INT8_OPTIONS, True, check_llm_int8_options),
 }
 
 
@@ -202,5 +222,5 @@ def check_recipe(recipe: Recipe, params: dict) -> Recipe:
 
 
 def is_quantized(params: dict) -> bool:
-    """Whether any tensor of ``params`` is a ``QTensor``."""
-    return any(isinstance(v, QTensor) for v in params.values())
+    """Whether any tensor of ``params`` is a quantized weight (``QTensor``, ``MixedInt8Tensor``)."""
+    return any(is_quantized_weight(v) for v in params.values())

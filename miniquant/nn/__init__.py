@@ -5,7 +5,7 @@ Reading order: ``config``, ``functional``, ``gpt``, ``generate``, ``tokenizer``,
 """
 from .bpe import BPETokenizer
 from .config import GPTConfig
-from .data import Corpus, build_corpus
+from .data import Corpus, build_corpus, in_validation
 from .evaluate import arithmetic_accuracy, arithmetic_answers, arithmetic_results, bits_per_byte
 from .generate import generate, sample_next
 from .gpt import GPT, expected_shapes, init_params
@@ -14,7 +14,7 @@ from .io import load_checkpoint, load_default, load_model, save_checkpoint
 from .tokenizer import ByteTokenizer
 
 __all__ = [
-    "BPETokenizer", "Corpus", "GPT", "ByteTokenizer", "arithmetic_accuracy", "arithmetic_answers", "arithmetic_results",
-    "bits_per_byte", "build_corpus", "load_gpt2", "GPTConfig", "expected_shapes", "generate", "init_params", "load_checkpoint",
-    "load_default", "load_model", "sample_next", "save_checkpoint",
+    "BPETokenizer", "ByteTokenizer", "Corpus", "GPT", "GPTConfig", "arithmetic_accuracy", "arithmetic_answers",
+    "arithmetic_results", "bits_per_byte", "build_corpus", "expected_shapes", "generate", "in_validation", "init_params",
+    "load_checkpoint", "load_default", "load_gpt2", "load_model", "sample_next", "save_checkpoint",
 ]

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..kernels import qmatmul, w4a8_matmul, w8a8_matmul
+from ..kernels import mixed_int8_matmul, qmatmul, w4a8_matmul, w8a8_matmul
 from ..kernels.w4a8 import check_w4a8_weight
 from ..kernels.w8a8 import check_w8a8_weight
+from ..mixed import MixedInt8Tensor
 from ..tensor import QTensor
 
 #: How ``linear`` multiplies a quantized weight: float32 activations, or activations rounded to int8.
@@ -60,12 +61,15 @@ def int8_activation_matmul(w: QTensor):
 
 
 def linear(x: np.ndarray, w, b: np.ndarray | None = None, activations: str = "float") -> np.ndarray:
-    """``x @ w + b`` with ``w`` of shape ``(K, N)``: a float array or a ``QTensor`` (fast kernels).
+    """``x @ w + b`` with ``w`` of shape ``(K, N)``: a float array, a ``QTensor`` (fast kernels) or a
+    ``MixedInt8Tensor`` (LLM.int8(): its outlier features in float, the rest W8A8 whatever ``activations`` says).
 
     ``activations="int8"`` multiplies a ``QTensor`` with the activations rounded to int8 per token
     (``int8_activation_matmul``); float weights are always multiplied in float32.
     """
-    if isinstance(w, QTensor):
+    if isinstance(w, MixedInt8Tensor):
+        y = mixed_int8_matmul(x, w)                               # LLM.int8(): always W8A8 beside the float part
+    elif isinstance(w, QTensor):
         if activations == "int8":
             y = int8_activation_matmul(w)(x, w)                   # [..., K] @ [K, N] -> [..., N]
         else:

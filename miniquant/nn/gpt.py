@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..mixed import is_quantized_weight
 from ..tensor import QTensor
 from .config import GPTConfig
 from .functional import ACTIVATIONS, attention, causal_mask, gelu, int8_activation_matmul, layer_norm, linear
@@ -96,13 +97,13 @@ class GPT:
             raise ValueError(f"params do not match the config: missing {missing[:5]}, unknown {unknown[:5]}")
         for name, shape in expected.items():
             value = params[name]
-            if not isinstance(value, QTensor):
+            if not is_quantized_weight(value):
                 value = np.asarray(value)
                 if not np.issubdtype(value.dtype, np.floating):
                     raise TypeError(f"params[{name!r}] must be a float array or a QTensor, got dtype {value.dtype}")
             if tuple(value.shape) != shape:
                 raise ValueError(f"params[{name!r}] has shape {tuple(value.shape)}, the config needs {shape}")
-        if isinstance(params["wte"], QTensor) or isinstance(params["wpe"], QTensor):
+        if is_quantized_weight(params["wte"]) or is_quantized_weight(params["wpe"]):
             raise TypeError("the embeddings wte and wpe must stay float arrays (they are looked up, not multiplied)")
         if activations not in ACTIVATIONS:
             raise ValueError(f"activations must be one of {list(ACTIVATIONS)}, got {activations!r}")
@@ -115,7 +116,7 @@ class GPT:
                         raise ValueError(f"activations='int8' cannot multiply params[{name!r}]: {err}") from None
         self.config = config
         self.activations = activations
-        self.params = Params(config, {k: (v if isinstance(v, QTensor) else np.asarray(v, dtype=np.float32))
+        self.params = Params(config, {k: (v if is_quantized_weight(v) else np.asarray(v, dtype=np.float32))
                                       for k, v in params.items()})
         self.observer = None
 

@@ -6,7 +6,10 @@ command, seed, losses, the recipe) and, for a quantized model, which weights are
 A float weight is one float32 array. A quantized weight ``name`` is stored as the ``QTensor``
 holds it -- ``name@packed`` (uint8 bit stream), ``name@scale`` (the stored scales, e.g.
 float16) and, if asymmetric, ``name@zero_point`` (packed) -- with its shape and ``QuantSpec``
-in the header's ``"quantized"`` entry; so the file is about as small as the ledger says.
+in the header's ``"quantized"`` entry; so the file is about as small as the ledger says. An
+LLM.int8() weight (``MixedInt8Tensor``) adds ``name@outlier_index`` (int32) and
+``name@outlier_rows`` (float32) beside its int8 part, and ``"mixed": {"threshold", "n_outliers"}``
+to its entry (whose ``spec`` is that of the int8 part, ``null`` when every feature is float).
 
 Writing is atomic (``miniquant.files.atomic_write``) and uses the path exactly as given.
 Reading refuses what is not a regular file, uses ``allow_pickle=False`` and checks every name,
@@ -29,6 +32,7 @@ import numpy as np
 
 from ..files import atomic_write, check_input_file, check_output_path, file_digest, same_file
 from ..quant import spec_from_dict, spec_to_dict
+from ..mixed import MixedInt8Tensor, is_quantized_weight
 from ..tensor import QTensor
 from .config import GPTConfig
 from .gpt import GPT, expected_shapes
@@ -48,7 +52,17 @@ def save_checkpoint(path, config: GPTConfig, params: dict, meta: dict | None = N
     path = check_output_path(path)
     arrays, quantized = {}, {}
     for name, value in params.items():
-        if isinstance(value, QTensor):
+        if isinstance(value, MixedInt8Tensor):
+            inner = value.int8
+            quantized[name] = {"shape": list(value.shape), "spec": None if inner is None else spec_to_dict(inner.spec),
+                               "mixed": {"threshold": value.threshold if np.isfinite(value.threshold) else None,
+                                         "n_outliers": int(value.outlier_index.size)}}
+            arrays[f"{name}{PART_SEPARATOR}outlier_index"] = value.outlier_index
+            arrays[f"{name}{PART_SEPARATOR}outlier_rows"] = value.outlier_rows
+            if inner is not None:
+                arrays[f"{name}{PART_SEPARATOR}packed"] = inner.packed
+                arrays[f"{name}{PART_SEPARATOR}scale"] = inner.stored_scale
+        elif isinstance(value, QTensor):
             quantized[name] = {"shape": list(value.shape), "spec": spec_to_dict(value.spec)}
             arrays[f"{name}{PART_SEPARATOR}packed"] = value.packed
             arrays[f"{name}{PART_SEPARATOR}scale"] = value.stored_scale
@@ -64,12 +78,26 @@ def save_checkpoint(path, config: GPTConfig, params: dict, meta: dict | None = N
         np.savez(fh, __header__=np.array(text), **arrays)
 
 
-def _read_qtensor(path, data, name: str, entry) -> QTensor:
-    """Rebuild quantized weight ``name`` from its parts; any inconsistency is a ``ValueError``."""
+def _read_qtensor(path, data, name: str, entry):
+    """Rebuild quantized weight ``name`` (a ``QTensor`` or ``MixedInt8Tensor``) from its parts; any inconsistency is a ``ValueError``."""
     try:
-        spec = spec_from_dict(entry["spec"])
         shape = tuple(int(s) for s in entry["shape"])
         part = lambda p: data[f"{name}{PART_SEPARATOR}{p}"] if f"{name}{PART_SEPARATOR}{p}" in data.files else None  # noqa: E731
+        if "mixed" in entry:
+            mixed = entry["mixed"]
+            index = part("outlier_index")
+            if index is None or part("outlier_rows") is None:
+                raise ValueError("its outlier_index or outlier_rows part is missing")
+            n_out = int(mixed["n_outliers"])
+            if index.shape != (n_out,) or len(shape) != 2:
+                raise ValueError(f"it lists {n_out} outliers but holds {index.shape}")
+            inner = None
+            if entry["spec"] is not None:
+                inner = QTensor(part("packed"), part("scale"), part("zero_point"), (shape[0] - n_out, shape[1]),
+                                spec_from_dict(entry["spec"]))
+            threshold = float("inf") if mixed["threshold"] is None else float(mixed["threshold"])
+            return MixedInt8Tensor(index, part("outlier_rows"), inner, shape, threshold)
+        spec = spec_from_dict(entry["spec"])
         qt = QTensor(part("packed"), part("scale"), part("zero_point"), shape, spec)
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"{path}: quantized weight {name!r} is corrupt: {exc}") from None
@@ -140,7 +168,7 @@ def _read_archive(path, fh):
                          f"unknown {sorted(set(params) - set(expected))[:3]})")
     for name, shape in expected.items():
         value = params[name]
-        if isinstance(value, QTensor):
+        if is_quantized_weight(value):
             if value.shape != shape:
                 raise ValueError(f"{path}: quantized weight {name!r} must have shape {shape}, got {value.shape}")
         elif value.shape != shape or value.dtype != np.float32 or not np.all(np.isfinite(value)):

@@ -50,5 +50,5 @@ def test_model_ledger_totals_equal_bytes_held(rng):
 def test_ledger_refuses_bad_entries():
     with pytest.raises(ValueError, match="empty mapping"):
         memory_ledger({})
-    with pytest.raises(TypeError, match="must be a QTensor or a non-empty numeric array"):
+    with pytest.raises(TypeError, match="must be a QTensor, a MixedInt8Tensor or a non-empty numeric array"):
         memory_ledger({"w": np.zeros(0)})
