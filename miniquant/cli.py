@@ -320,7 +320,7 @@ def cmd_quantize(args) -> int:
     ledger = memory_ledger(qparams)
     if args.ledger:
         print(ledger, end="\n\n")
-    errors = model_weight_errors(model.params, qparams)
+    errors = model_weight_errors(qparams.reference, qparams)   # AWQ, SmoothQuant: against the folded float weights
     print(format_table(errors, WEIGHT_ERROR_COLUMNS, WEIGHT_ERROR_FORMATS))
     print(f"all quantized matrices together: SQNR {pooled_sqnr_from_errors(errors):.2f} dB\n")
     method = dict(qparams.quantization)

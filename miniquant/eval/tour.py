@@ -186,7 +186,7 @@ def run_tour(model: GPT, corpus, recipes: list[Recipe], *, max_windows: int = 16
                   "bits_per_weight": ledger.bits_per_weight,
                   "matrix_bits_per_weight": memory_ledger(matrices).bits_per_weight, "model_bytes": ledger.total_bytes,
                   "method_seconds": 0.0 if recipe is None else params.quantization["seconds"]}
-        errors = model_weight_errors(model.params, params)
+        errors = model_weight_errors(getattr(params, "reference", model.params), params)   # AWQ: the folded floats
         record["weight_sqnr_db"] = pooled_sqnr_from_errors(errors)
         record["worst_tensor_sqnr_db"] = min((e["sqnr_db"] for e in errors), default=float("inf"))
         record.update(evaluate_model(reference, candidate, ids, targets, problems))

@@ -5,7 +5,10 @@ runs the model on the calibration windows **sequentially** (``calibration.sequen
 the statistics of each stage come from the model whose earlier layers are already quantized, so
 each layer corrects for the error of those before it. AWQ takes the statistics of every layer
 from the float model in one pass (as its reference code does: the scales it folds in keep the
-float function unchanged) and records the ``alpha`` it chose per layer. The output is a ``Params`` dict (the
+float function unchanged) and records the ``alpha`` it chose per layer. The result's attribute
+``reference`` holds the float weights that its quantized weights approximate: the input params,
+or, for AWQ and SmoothQuant, the params with their scales folded in (the same float function),
+which is what a weight error (SQNR) must be measured against. The output is a ``Params`` dict (the
 model's ``config`` kept) whose attribute ``quantization`` records the method, its options, the
 calibration set (windows, tokens per window, SHA-256 of the ids) and the seconds it took.
 Tests: ``tests/methods/test_apply.py``.
@@ -69,6 +72,7 @@ def quantize_model(params: dict, recipe: Recipe, calibration=None, *, config=Non
         raise TypeError(f"recipe must be a Recipe, got {type(recipe).__name__}")
     start = time.perf_counter()
     record = {"method": recipe.method, "options": recipe.method_options()}
+    reference = params
     out_config = config if config is not None else getattr(params, "config", None)
     if recipe.needs_calibration:
         if calibration is None:
@@ -77,13 +81,13 @@ def quantize_model(params: dict, recipe: Recipe, calibration=None, *, config=Non
         out_config = _config_of(params, config)
         ids = check_calibration(calibration, out_config)
         if recipe.method == "awq":
-            out, searches = _quantize_awq(params, recipe, ids, out_config)
+            out, searches, reference = _quantize_awq(params, recipe, ids, out_config)
             record["alpha"] = {name: search.alpha for name, search in searches.items()}
         elif recipe.method == "llm_int8":
             out = _quantize_llm_int8(params, recipe, ids, out_config)
             record["float_fraction"] = {n: v.float_fraction for n, v in out.items() if hasattr(v, "float_fraction")}
         elif recipe.method == "smoothquant":
-            out, scales = _quantize_smoothquant(params, recipe, ids, out_config)
+            out, scales, reference = _quantize_smoothquant(params, recipe, ids, out_config)
             record["largest_smoothing_scale"] = {name: float(s.max()) for name, s in scales.items()}
         else:
             out = _quantize_calibrated(params, recipe, ids, out_config, progress)
@@ -97,6 +101,7 @@ def quantize_model(params: dict, recipe: Recipe, calibration=None, *, config=Non
     result = Params(out_config, out)
     record["seconds"] = time.perf_counter() - start
     result.quantization = record
+    result.reference = reference
     return result
 
 

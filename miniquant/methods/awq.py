@@ -183,8 +183,11 @@ def fold_scales(params: dict, weight: str, how: str, producer: str, s: np.ndarra
 
 
 def apply_awq(params: dict, config, stats: dict, spec_for, *, n_grid: int = 20, clip_search: bool = True,
-              max_shrink: float = 0.5) -> tuple[dict, dict]:
-    """AWQ over a model: ``(quantized params, {weight: ScaleSearch})``.
+              max_shrink: float = 0.5) -> tuple[dict, dict, dict]:
+    """AWQ over a model: ``(quantized params, {weight: ScaleSearch}, folded float params)``.
+
+    The folded float params are the model with the scales folded in and nothing quantized (the
+    same float function): what the quantized weights approximate.
 
     ``stats`` are ``InputStats`` of every linear layer from the float model; ``spec_for(name)``
     gives each weight's spec (``None``: stays float, and is not scaled).
@@ -202,6 +205,7 @@ def apply_awq(params: dict, config, stats: dict, spec_for, *, n_grid: int = 20, 
             searches[weight] = search
             scales[weight] = search.scales
             fold_scales(out, weight, how, producer, search.scales)
+    folded = dict(out)
     for name in list(out):
         spec = spec_for(name)
         if spec is None or name not in stats:
@@ -210,7 +214,7 @@ def apply_awq(params: dict, config, stats: dict, spec_for, *, n_grid: int = 20, 
         if name in scales:                                           # the inputs are now X / s
             xtx = xtx / np.outer(scales[name], scales[name])
         out[name] = awq_quantize(out[name], xtx, spec, clip_search=clip_search, n_grid=n_grid, max_shrink=max_shrink)
-    return out, searches
+    return out, searches, folded
 
 
 __all__ = ["AWQ_OPTIONS", "ScaleSearch", "apply_awq", "awq_quantize", "awq_scales", "check_awq_options",

@@ -81,10 +81,11 @@ def smooth_model(params: dict, config, stats: dict, *, alpha: float = 0.5, names
     return out, scales
 
 
-def apply_smoothquant(params: dict, config, stats: dict, spec_for, *, alpha: float = 0.5) -> tuple[dict, dict]:
-    """Smooth, then quantize every selected weight round-to-nearest: ``(params, {weight: s})``."""
+def apply_smoothquant(params: dict, config, stats: dict, spec_for, *, alpha: float = 0.5) -> tuple[dict, dict, dict]:
+    """Smooth, then quantize every selected weight round-to-nearest: ``(params, {weight: s}, smoothed float params)``."""
     selected = {n for n in params if spec_for(n) is not None}
     smoothed, scales = smooth_model(params, config, stats, alpha=alpha, names=selected)
+    out = dict(smoothed)
     for name in selected:
-        smoothed[name] = quantize(np.asarray(smoothed[name], dtype=np.float32), spec_for(name))
-    return smoothed, scales
+        out[name] = quantize(np.asarray(smoothed[name], dtype=np.float32), spec_for(name))
+    return out, scales, smoothed

@@ -47,7 +47,7 @@ def test_the_model_awq_produces_is_the_float_model_before_rounding():
     names = [f"h.{i}.{n}.weight" for i in range(2) for n in ("attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj")]
     stats = collect_input_stats(model, IDS, names)
     spec = QuantSpec(bits=4, granularity="channel")
-    quantized, searches = apply_awq(params, CONFIG, stats, lambda n: spec if n in names else None)
+    quantized, searches, folded = apply_awq(params, CONFIG, stats, lambda n: spec if n in names else None)
     dequantized = {k: (v.dequantize() if hasattr(v, "dequantize") else v) for k, v in quantized.items()}
     # undo the quantization only: the scaled float weights, rebuilt from the searches, give the float function
     scaled = dict(params)
@@ -55,6 +55,8 @@ def test_the_model_awq_produces_is_the_float_model_before_rounding():
         for weight, how, producer in scaling_pairs(i):
             fold_scales(scaled, weight, how, producer, searches[weight].scales)
     np.testing.assert_allclose(GPT(CONFIG, scaled).forward(IDS), model.forward(IDS), rtol=1e-5, atol=1e-5)
+    for name in scaled:
+        np.testing.assert_array_equal(folded[name], scaled[name])       # what the quantized weights approximate
     for name in ("h.0.ln_1.weight", "h.1.attn.c_attn.bias", "h.1.ln_2.bias"):
         np.testing.assert_array_equal(dequantized[name], scaled[name])
 

@@ -45,6 +45,10 @@ def test_the_recipe_runs_w8a8_and_records_its_scales():
                        calibration=IDS)
     assert set(q.quantization["largest_smoothing_scale"]) == {f"h.{i}.{n}.weight" for i in range(2) for n in ("attn.c_attn", "mlp.c_fc")}
     GPT(CONFIG, q, activations="int8").forward(IDS[:1])
+    # the weight error is measured against the smoothed float weights the codes approximate
+    from miniquant.eval import model_weight_errors, pooled_sqnr_from_errors
+    assert pooled_sqnr_from_errors(model_weight_errors(q.reference, q)) > 35
+    assert not np.array_equal(q.reference["h.0.ln_1.weight"], init_params(CONFIG)["h.0.ln_1.weight"])
 
 
 def test_bad_requests_get_a_clear_error():
