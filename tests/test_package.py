@@ -44,7 +44,8 @@ def test_a_missing_hypothesis_is_an_import_error_naming_the_extra():
 
 
 @pytest.mark.parametrize("name", ["miniquant", "miniquant.quant", "miniquant.packing", "miniquant.kernels", "miniquant.nn",
-                                  "miniquant.methods", "miniquant.eval", "miniquant.testing", "miniquant.files"])
+                                  "miniquant.methods", "miniquant.eval", "miniquant.testing", "miniquant.files",
+                                  "miniquant.formats"])
 def test_every_name_in_all_exists(name):
     module = importlib.import_module(name)
     assert len(set(module.__all__)) == len(module.__all__)
