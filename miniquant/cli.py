@@ -259,7 +259,9 @@ def _recipe(args):
     """The recipe the options describe, or ``None`` without ``--bits`` (checked against a model later)."""
     from .methods import make_recipe
 
-    if args.bits is None:
+    if args.bits is None and args.format == "int":
+        if getattr(args, "recipe_required", False):
+            raise ValueError("--bits is required (or a --format that fixes the code width)")
         for flag in ("group_size", "granularity"):
             if getattr(args, flag) is not None:
                 raise ValueError(f"--{flag.replace('_', '-')} needs --bits")
@@ -268,7 +270,7 @@ def _recipe(args):
         if args.method != "rtn" or args.method_option:
             raise ValueError("--method and --method-option need --bits")
         return None
-    return make_recipe(args.bits, scheme=args.scheme, granularity=args.granularity, group_size=args.group_size,
+    return make_recipe(args.bits, format=args.format, scheme=args.scheme, granularity=args.granularity, group_size=args.group_size,
                        clip=args.clip, scale_dtype=args.scale_dtype, protect=args.protect, protect_bits=args.protect_bits,
                        activations=getattr(args, "activations", "float"), method=args.method,
                        **dict(args.method_option))
@@ -434,8 +436,15 @@ def _add_calibration_args(group) -> None:
 def _add_recipe_args(parser, *, required: bool = False, what: str = "", activations: bool = False) -> None:
     """The options that describe a round-to-nearest recipe (``methods.make_recipe``); ``--activations`` where a model runs."""
     group = parser.add_argument_group("quantization recipe" + (f" ({what})" if what else ""))
-    group.add_argument("--bits", type=int, choices=range(2, 9), metavar="{2..8}", required=required,
-                       help="code width of the weight matrices" + ("" if required else "; omit to use the model as it is"))
+    group.add_argument("--bits", type=int, choices=range(2, 9), metavar="{2..8}",
+                       help="code width of the weight matrices" + (" (required unless --format fixes it)" if required
+                                                                    else "; omit to use the model as it is"))
+    from .quant.elements import FORMATS
+
+    group.add_argument("--format", choices=["int"] + sorted(FORMATS), default="int",
+                       help="what a code means: the integer grid (default), or an element format such as nf4 or "
+                       "fp8_e4m3 (absmax scale per block; --bits follows from it)")
+    parser.set_defaults(recipe_required=required)
     group.add_argument("--scheme", choices=SCHEMES, default="symmetric", help="(default symmetric)")
     group.add_argument("--granularity", choices=GRANULARITIES,
                        help="scale sharing (default: group if --group-size is given, else channel)")

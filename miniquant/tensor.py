@@ -70,6 +70,9 @@ def _frozen(a: np.ndarray) -> np.ndarray:
 class QTensor:
     """A quantized array: ``x_hat = (codes - zero_point) * scale`` block by block.
 
+    With an element format (``spec.format``, e.g. ``"nf4"``) the codes index the format's table:
+    ``x_hat = table[codes] * scale``, and there is no zero point.
+
     Build one with ``miniquant.quantize(x, bits=..., ...)`` or ``QTensor.from_codes``.
 
     Attributes
@@ -132,6 +135,11 @@ class QTensor:
             raise ValueError(f"stored_scale must be finite and positive, got {float(bad)!r} "
                              f"({int((~finite | (stored_scale <= 0)).sum())} bad of {stored_scale.size})")
         _check_stream("packed", packed, size, spec.bits, spec.qmax - spec.qmin)
+        if spec.format != "int":
+            reserved = np.flatnonzero(~np.isfinite(spec.element.table))      # NaN / inf patterns of the format
+            if reserved.size and np.isin(unpack_codes(packed, spec.bits, size), reserved).any():
+                raise ValueError(f"packed holds codes that format {spec.format!r} reserves for NaN or inf "
+                                 f"(codes {reserved.tolist()})")
         if spec.scheme == "asymmetric":
             n_zp = packed_nbytes(int(np.prod(sshape)), spec.bits)
             zero_point_packed = np.asarray(zero_point_packed)
@@ -272,8 +280,9 @@ class QTensor:
     def __repr__(self) -> str:
         s = self._spec
         group = f", group_size={s.group_size}" if s.granularity == "group" else ""
+        kind = f"bits={s.bits}, scheme={s.scheme!r}" if s.format == "int" else f"format={s.format!r}"
         return (
-            f"QTensor(shape={self._shape}, bits={s.bits}, scheme={s.scheme!r}, "
+            f"QTensor(shape={self._shape}, {kind}, "
             f"granularity={s.granularity!r}{group}, scale_dtype={s.scale_dtype.name}, "
             f"nbytes={self.nbytes}, bits_per_weight={self.bits_per_weight:.4g})"
         )

@@ -66,6 +66,8 @@ def describe_storage(obj) -> str:
     if isinstance(obj, QTensor):
         s = obj.spec
         gran = {"tensor": "tensor", "channel": "channel"}.get(s.granularity, f"g{s.group_size}")
+        if s.format != "int":
+            return f"{s.format} {gran} {s.scale_dtype.name.replace('float', 'f')}"
         scheme = "sym" if s.scheme == "symmetric" else "asym"
         return f"int{s.bits} {scheme} {gran} {s.scale_dtype.name.replace('float', 'f')}"
     return np.asarray(obj).dtype.name

@@ -25,6 +25,11 @@ _GRANULARITY_COLOURS = {"tensor": "tab:blue", "channel": "tab:orange", "g32": "t
                         "g128": "tab:purple"}
 
 
+#: Markers of the element formats (``miniquant.formats``), drawn as single points of their granularity's colour.
+_FORMAT_MARKERS = {"nf4": "*", "fp4_e2m1": "P", "fp6_e2m3": "p", "fp6_e3m2": "p", "fp8_e4m3": "X", "fp8_e5m2": "X",
+                   "ternary": "h"}
+
+
 def _save(fig, path) -> None:
     """Save ``fig`` as PNG at exactly ``path``, atomically (``miniquant.files``), and close it."""
     try:
@@ -37,9 +42,11 @@ def _save(fig, path) -> None:
 def _style(kind: str) -> dict:
     """Line style for a recipe kind such as ``"asym g32 mse"`` (the label without the bit-width)."""
     parts = kind.split()
-    colour = _GRANULARITY_COLOURS.get(parts[1] if len(parts) > 1 else "", "tab:gray")
+    colour = next((_GRANULARITY_COLOURS[p] for p in parts if p in _GRANULARITY_COLOURS), "tab:gray")
     marker = "x" if "mse" in parts or "percentile" in parts else "o"
-    if any(p.startswith("gptq") for p in parts):       # the methods: squares for GPTQ (diamonds with act-order)
+    if parts[0] in _FORMAT_MARKERS:                   # element formats: a marker of their own, one point each
+        marker = _FORMAT_MARKERS[parts[0]]
+    elif any(p.startswith("gptq") for p in parts):       # the methods: squares for GPTQ (diamonds with act-order)
         marker = "D" if "act_order=True" in kind else "s"
     elif "hqq" in parts:                                # and downward triangles for HQQ
         marker = "v"
@@ -62,7 +69,8 @@ def plot_knee(records: list[dict], path) -> str:
     base = records[0]
     groups = {}
     for r in records[1:]:
-        kind = r["recipe"].split(" ", 1)[1]          # e.g. "sym g32"
+        label = r["recipe"]                           # "int4 sym g32": one line per kind across bit-widths;
+        kind = label.split(" ", 1)[1] if label.startswith("int") else label   # an element format is its own kind
         groups.setdefault(kind, []).append(r)
     panels = (("kl_mean", "KL divergence from float (nats, log scale)", True),
               ("bits_per_byte", "bits per byte on held-out docstrings", False),

@@ -31,15 +31,32 @@ TOUR_FORMATS = {"kl_mean": ".2e", "kl_p99": ".2e", "top1_agreement": ".3f", "wei
                 "bits_per_byte": ".3f", "bits_per_weight": ".3f", "matrix_bits_per_weight": ".3f", "decode_tokens_per_s": ".0f"}
 
 
+def format_recipes() -> list[Recipe]:
+    """Element formats beside the integer grid at equal bits (float16 scales): NF4 and int4 with groups of 64,
+    FP4 (e2m1) with groups of 32, FP8 (e4m3) per channel, ternary (absmean) per channel.
+
+    >>> [r.label() for r in format_recipes()]
+    ['int4 sym g64', 'nf4 g64', 'fp4_e2m1 g32', 'fp8_e4m3 channel', 'ternary channel']
+    """
+    f16 = {"scale_dtype": "float16"}
+    return [Recipe(QuantSpec(bits=4, group_size=64, **f16)), Recipe(QuantSpec(format="nf4", group_size=64, **f16)),
+            Recipe(QuantSpec(format="fp4_e2m1", group_size=32, **f16)),
+            Recipe(QuantSpec(format="fp8_e4m3", granularity="channel", **f16)),
+            Recipe(QuantSpec(format="ternary", granularity="channel", **f16))]
+
+
 def tour_recipes(*, full: bool = False, quick: bool = False, methods: bool = False) -> list[Recipe]:
-    """The recipes of ``miniquant tour``: the compact sweep, fewer bit-widths with ``quick``, the grid with
-    ``full``, and the careful methods beside round-to-nearest with ``methods`` (``methods_recipes``)."""
+    """The recipes of ``miniquant tour``: the compact sweep and the element formats (``format_recipes``),
+    fewer bit-widths and no formats with ``quick``, the grid with ``full``, and the careful methods beside
+    round-to-nearest with ``methods`` (``methods_recipes``)."""
     if methods:
         return methods_recipes(granularities=("channel",) if quick else ("channel", 32), bits=(3,) if quick else (4, 3),
                                activations=not quick)
     if full:
         return full_recipes()
-    return default_recipes(bits=(8, 4, 2) if quick else (8, 6, 5, 4, 3, 2))
+    if quick:
+        return default_recipes(bits=(8, 4, 2))
+    return default_recipes() + format_recipes()
 
 
 def speed_note(records: list[dict]) -> str:
@@ -181,6 +198,7 @@ def run_tour(model: GPT, corpus, recipes: list[Recipe], *, max_windows: int = 16
         spec = None if recipe is None else recipe.spec
         record = {"recipe": label, "method": "float" if recipe is None else recipe.method,
                   "bits": None if spec is None else spec.bits, "scheme": None if spec is None else spec.scheme,
+                  "format": None if spec is None else spec.format,
                   "granularity": None if spec is None else (f"g{spec.group_size}" if spec.group_size else spec.granularity),
                   "activations": "float" if recipe is None else recipe.activations,
                   "bits_per_weight": ledger.bits_per_weight,

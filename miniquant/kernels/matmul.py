@@ -24,7 +24,7 @@ import numpy as np
 from ..tensor import QTensor
 from ._jit import NUMBA_AVAILABLE, threads_for
 from .fused import FUSED_CHUNKS, fused_generic, fused_u4_for, fused_u8
-from .operands import check_activations, group_sums, weight_operands
+from .operands import check_activations, check_weight, group_sums, weight_operands
 from .tiled import tiled_matmul
 
 BACKENDS = ("auto", "numpy", "numba")
@@ -36,9 +36,9 @@ PREFILL_M = 16
 
 def qmatmul_reference(x, qt: QTensor) -> np.ndarray:
     """The specification: ``y = x @ qt.dequantize()`` in float32, shape ``(..., N)``."""
-    op = weight_operands(qt)
-    x2, lead = check_activations(x, op.K)
-    return (x2 @ qt.dequantize()).reshape(*lead, op.N)
+    K, N = check_weight(qt).shape
+    x2, lead = check_activations(x, K)
+    return (x2 @ qt.dequantize()).reshape(*lead, N)
 
 
 def fused_matmul(x2: np.ndarray, op) -> np.ndarray:
@@ -96,7 +96,8 @@ def qmatmul(x, qt: QTensor, *, backend: str = "auto") -> np.ndarray:
         Activations; computed in float32.
     qt : QTensor
         A weight of shape ``(K, N)`` quantized along ``axis=0``: any bit-width 2-8, scheme,
-        granularity and scale dtype.
+        granularity and scale dtype. Element formats (``spec.format``: NF4, FP8, ...) run the
+        NumPy reference (their table kernels are not written yet).
     backend : {"auto", "numpy", "numba"}
         ``"auto"`` uses Numba when it is available (``miniquant.kernels.NUMBA_AVAILABLE``).
 
@@ -115,6 +116,8 @@ def qmatmul(x, qt: QTensor, *, backend: str = "auto") -> np.ndarray:
     >>> bool(np.all(np.abs(y - x @ qt.dequantize()) <= qmatmul_tolerance(x, qt)))
     True
     """
+    if check_weight(qt).spec.format != "int":   # element formats (NF4, FP8, ...): the table path, in NumPy for now
+        return qmatmul_reference(x, qt)
     return (qmatmul_numba if use_numba(backend) else qmatmul_reference)(x, qt)
 
 
@@ -133,14 +136,18 @@ def qmatmul_tolerance(x, qt: QTensor) -> np.ndarray:
     ``4 * K * (eps32 * T + eta32)`` with ``T[m, n] = sum_k |x[m, k]| * (u[n, k] + |z[n, g]|) * s[n, g]``
     (module docstring); computed in float64.
     """
-    op = weight_operands(qt)
-    x2, lead = check_activations(x, op.K)
+    K, N = check_weight(qt).shape
+    x2, lead = check_activations(x, K)
     spec = qt.spec
+    f32 = np.finfo(np.float32)
+    if spec.format != "int":
+        T = np.abs(x2.astype(np.float64)) @ np.abs(qt.dequantize().astype(np.float64))
+        return (4 * K * (f32.eps * T + f32.smallest_subnormal)).reshape(*lead, N)
+    op = weight_operands(qt)
     u = qt.codes.astype(np.float64) - spec.qmin                             # [K, N] unsigned codes
     z = np.abs(qt.zero_point.astype(np.float64) - spec.qmin)                # [K/G, N] effective zeros
     block = qt.block_shape
     s = np.broadcast_to(np.repeat(qt.scale.astype(np.float64), block[0], axis=0), (op.K, op.N))
     z = np.broadcast_to(np.repeat(z, block[0], axis=0), (op.K, op.N))
     T = np.abs(x2.astype(np.float64)) @ ((u + z) * s)                       # [M, N]
-    f32 = np.finfo(np.float32)
     return (4 * op.K * (f32.eps * T + f32.smallest_subnormal)).reshape(*lead, op.N)

@@ -45,16 +45,24 @@ class WeightOperands:
     zeros: np.ndarray
 
 
-def weight_operands(qt: QTensor) -> WeightOperands:
-    """Views of ``qt``'s stored arrays for the kernels (see the module docstring)."""
+def check_weight(qt: QTensor) -> QTensor:
+    """``qt`` after checking it is a weight ``(K, N)`` quantized along axis 0 (any format)."""
     if not isinstance(qt, QTensor):
         raise TypeError(f"qt must be a QTensor, got {type(qt).__name__}")
-    spec = qt.spec
-    if qt.ndim != 2 or spec.axis % 2 != 0:
+    if qt.ndim != 2 or qt.spec.axis % 2 != 0:
         raise ValueError(
             f"qt must be a weight of shape (K, N) quantized along axis 0 (y = x @ w), "
-            f"got shape {qt.shape} with axis={spec.axis}"
+            f"got shape {qt.shape} with axis={qt.spec.axis}"
         )
+    return qt
+
+
+def weight_operands(qt: QTensor) -> WeightOperands:
+    """Views of ``qt``'s stored arrays for the integer-grid kernels (see the module docstring)."""
+    spec = check_weight(qt).spec
+    if spec.format != "int":
+        raise ValueError(f"the integer kernels read format='int' weights; format {spec.format!r} codes index a table "
+                         "(qmatmul multiplies them through its reference path)")
     K, N = qt.shape
     if spec.granularity == "group":
         group_size, n_groups, stride = spec.group_size, K // spec.group_size, K // spec.group_size

@@ -112,6 +112,12 @@ class Recipe:
             raise TypeError(f"spec must be a QuantSpec, got {type(self.spec).__name__}")
         specs = [self.spec] + [o for _, o in self.overrides if o is not None]
         object.__setattr__(self, "options", _check_method(self.method, self.options, specs))
+        formats = sorted({s.format for s in specs} - {"int"})
+        if formats and self.method != "rtn":
+            raise ValueError(f"method {self.method!r} chooses codes on the integer grid (format='int'); format "
+                             f"{formats[0]!r} is quantized round-to-nearest (method='rtn')")
+        if formats and self.activations == "int8":
+            raise ValueError(f"activations='int8' runs the integer kernels (W4A8, W8A8); format {formats[0]!r} has none")
         if self.method == "smoothquant" and self.activations != "int8":
             raise ValueError("SmoothQuant makes activations easier to quantize: it needs activations='int8' (W8A8, W4A8)")
 
@@ -159,10 +165,11 @@ class Recipe:
         changed = {k: v for k, v in self.options if METHODS[self.method].defaults.get(k) != v}
         if changed:
             method += "(" + ",".join(f"{k}={v}" for k, v in changed.items()) + ")"
-        return f"int{s.bits} {'sym' if s.scheme == 'symmetric' else 'asym'} {gran}{clip}{extra}{method}{act}"
+        kind = f"int{s.bits} {'sym' if s.scheme == 'symmetric' else 'asym'}" if s.format == "int" else s.format
+        return f"{kind} {gran}{clip}{extra}{method}{act}"
 
 
-def make_recipe(bits: int, *, scheme: str = "symmetric", granularity: str | None = None, group_size: int | None = None,
+def make_recipe(bits: int | None = None, *, format: str = "int", scheme: str = "symmetric", granularity: str | None = None, group_size: int | None = None,
                 clip: str = "minmax", scale_dtype="float16", protect=(), protect_bits: int | None = 8,
                 activations: str = "float", method: str = "rtn", **options) -> Recipe:
     """A recipe from plain options (what the CLI takes): the default ``keep``, plus ``protect``.
@@ -170,6 +177,7 @@ def make_recipe(bits: int, *, scheme: str = "symmetric", granularity: str | None
     ``granularity`` defaults to ``"group"`` when ``group_size`` is given, else ``"channel"``.
     Tensors matching a ``protect`` pattern get the same spec at ``protect_bits`` (``None``: float).
     ``method`` and its ``options`` as keywords (``damp=0.1``, ``act_order=True``): see ``METHODS``.
+    ``format`` names an element format (``"nf4"``, ``"fp8_e4m3"``, ...; ``bits`` then follows from it).
 
     Examples
     --------
@@ -185,11 +193,13 @@ def make_recipe(bits: int, *, scheme: str = "symmetric", granularity: str | None
     'int4 sym g128 gptq'
     >>> make_recipe(3, method="gptq", act_order=True).label()
     'int3 sym channel gptq(act_order=True)'
+    >>> make_recipe(format="nf4", group_size=64).label()
+    'nf4 g64'
     """
     granularity = granularity or ("group" if group_size is not None else "channel")
     spec = QuantSpec(bits=bits, scheme=scheme, granularity=granularity, group_size=group_size, clip=clip,
-                     scale_dtype=scale_dtype)
-    protected = None if protect_bits is None else spec.replace(bits=protect_bits)
+                     scale_dtype=scale_dtype, format=format)
+    protected = None if protect_bits is None else spec.replace(bits=protect_bits, format="int")
     return Recipe(spec, overrides=tuple((pattern, protected) for pattern in protect), activations=activations,
                   method=method, options=options)
 

@@ -19,8 +19,8 @@ from .spec import QuantSpec, make_spec
 
 
 def code_dtype(spec: QuantSpec) -> np.dtype:
-    """The integer dtype of codes: int8 for symmetric (signed), uint8 for asymmetric."""
-    return np.dtype(np.int8 if spec.scheme == "symmetric" else np.uint8)
+    """The integer dtype of codes: int8 for symmetric (signed), uint8 for asymmetric and element formats."""
+    return np.dtype(np.int8 if spec.scheme == "symmetric" and spec.format == "int" else np.uint8)
 
 
 def _check_params(scale, zero_point, expected_shape, spec):
@@ -34,6 +34,8 @@ def _check_params(scale, zero_point, expected_shape, spec):
         raise ValueError("scale must be finite, positive floats")
     if not np.issubdtype(zero_point.dtype, np.integer):
         raise TypeError(f"zero_point must be integers, got dtype {zero_point.dtype}")
+    if spec.format != "int" and np.any(zero_point != 0):
+        raise ValueError(f"format {spec.format!r} has no zero point: zero_point must be all zeros")
     if np.any(zero_point < spec.qmin) or np.any(zero_point > spec.qmax):
         raise ValueError(f"zero_point must lie in [{spec.qmin}, {spec.qmax}]")
     return scale, zero_point
@@ -42,14 +44,19 @@ def _check_params(scale, zero_point, expected_shape, spec):
 def quantize_blocks(xb, scale_b, zero_point_b, spec: QuantSpec, rng=None) -> np.ndarray:
     """Codes for a ``to_blocks`` view ``xb`` with broadcastable ``blockwise`` parameters.
 
-    Returns integer-valued float64; the public functions cast to ``code_dtype``.
+    Returns integer-valued float64; the public functions cast to ``code_dtype``. An element format
+    encodes ``x / scale`` to its nearest value's code instead (``spec.element``).
     """
     v = np.asarray(xb, dtype=np.float64) / np.asarray(scale_b, dtype=np.float64)
+    if spec.format != "int":
+        return spec.element.encode(v).astype(np.float64)
     return np.clip(round_values(v, spec.rounding, rng=rng) + zero_point_b, spec.qmin, spec.qmax)
 
 
-def dequantize_blocks(codes_b, scale_b, zero_point_b) -> np.ndarray:
-    """``(codes - zero_point) * scale`` in float32 on ``to_blocks`` views."""
+def dequantize_blocks(codes_b, scale_b, zero_point_b, spec: QuantSpec | None = None) -> np.ndarray:
+    """``(codes - zero_point) * scale`` in float32 on ``to_blocks`` views (``table[codes] * scale`` for an element format)."""
+    if spec is not None and spec.format != "int":
+        return spec.element.decode(np.asarray(codes_b).astype(np.int64)) * np.asarray(scale_b, dtype=np.float32)
     steps = (np.asarray(codes_b, dtype=np.int32) - np.asarray(zero_point_b, dtype=np.int32)).astype(np.float32)
     return steps * np.asarray(scale_b, dtype=np.float32)
 
@@ -121,5 +128,7 @@ def dequantize_affine(codes, scale, zero_point, spec: QuantSpec | None = None, *
         raise ValueError(f"codes must lie in [{spec.qmin}, {spec.qmax}] for {spec.bits}-bit {spec.scheme}")
     block = spec.block_shape(codes.shape)
     scale, zero_point = _check_params(scale, zero_point, params_shape(codes.shape, block), spec)
-    x_hat_b = dequantize_blocks(to_blocks(codes, block), blockwise(scale), blockwise(zero_point))
+    if spec.format != "int" and np.any(np.isnan(spec.element.decode(codes))):
+        raise ValueError(f"codes hold a pattern that format {spec.format!r} reserves for NaN or inf")
+    x_hat_b = dequantize_blocks(to_blocks(codes, block), blockwise(scale), blockwise(zero_point), spec)
     return x_hat_b.reshape(codes.shape)

@@ -69,7 +69,7 @@ def mse_search(xb: np.ndarray, spec: QuantSpec, ratios=MSE_RATIOS) -> tuple[np.n
     best_scale = best_zp = best_err = None
     for ratio in ratios:
         scale, zp = scale_from_range(lo * ratio, hi * ratio, spec)
-        x_hat = dequantize_blocks(quantize_blocks(xb, scale, zp, search_spec), scale, zp)
+        x_hat = dequantize_blocks(quantize_blocks(xb, scale, zp, search_spec), scale, zp, spec)
         err = block_sse(xb, x_hat)
         if best_err is None:
             best_scale, best_zp, best_err = scale, zp, err

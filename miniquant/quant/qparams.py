@@ -10,9 +10,9 @@ import numpy as np
 
 from ._checks import check_float_array
 from .affine import dequantize_affine, quantize_affine
-from .blocks import params_shape, to_blocks
+from .blocks import block_axes, params_shape, to_blocks
 from .clipping import minmax_range, mse_search, percentile_range
-from .scales import scale_from_range
+from .scales import scale_from_range, store_scale
 from .spec import QuantSpec, make_spec
 
 
@@ -51,6 +51,11 @@ def choose_qparams(x, spec: QuantSpec | None = None, **options) -> tuple[np.ndar
     x = check_float_array(x, "x")
     block = spec.block_shape(x.shape)
     xb = to_blocks(x, block)
+    if spec.format == "ternary" and spec.clip == "minmax":
+        # BitNet b1.58's absmean: the scale is the block's mean |x| (codes -1, 0, 1 after rounding x / scale)
+        mean = np.mean(np.abs(np.asarray(xb, dtype=np.float64)), axis=block_axes(x.ndim), keepdims=True)
+        scale = store_scale(mean, spec.scale_dtype)
+        return scale.reshape(params_shape(x.shape, block)), np.zeros(params_shape(x.shape, block), dtype=np.int32)
     if spec.clip == "mse":
         scale, zero_point = mse_search(xb, spec)
     else:

@@ -70,6 +70,9 @@ def scale_from_range(lo: np.ndarray, hi: np.ndarray, spec: QuantSpec) -> tuple[n
     lo = np.minimum(np.asarray(lo, dtype=np.float64), 0.0)
     hi = np.maximum(np.asarray(hi, dtype=np.float64), 0.0)
     qmin, qmax = spec.qmin, spec.qmax
+    if spec.format != "int":          # an element format: the range's absmax lands on its largest value
+        scale = store_scale(np.maximum(hi, -lo) / spec.element.max, spec.scale_dtype)
+        return scale, np.zeros(scale.shape, dtype=np.int32)
     if spec.scheme == "symmetric":
         scale = store_scale(np.maximum(hi / qmax, lo / qmin), spec.scale_dtype)
         scale = settle_symmetric_scale(lo, hi, scale, spec)

@@ -8,6 +8,7 @@ import numpy as np
 
 from ._checks import _short, check_bits, check_choice, check_positive_int
 from .blocks import GRANULARITIES, block_shape
+from .elements import FORMATS
 from .ranges import SCHEMES, integer_range
 from .rounding import ROUNDINGS
 
@@ -32,7 +33,8 @@ class QuantSpec:
     Parameters
     ----------
     bits : int
-        Code width, 2 to 8.
+        Code width, 2 to 8 (for ``format="int"``; an element format fixes its own width, and a
+        ``bits`` that contradicts it is an error).
     scheme : {"symmetric", "asymmetric"}
         ``zero_point = 0`` with signed codes, or unsigned codes with an integer zero point.
     granularity : {"tensor", "channel", "group"}, optional
@@ -54,6 +56,12 @@ class QuantSpec:
         for asymmetric).
     seed : int, optional
         Seed for stochastic rounding.
+    format : str
+        What a code means: ``"int"`` (the affine integer grid, the default) or an element format
+        of ``miniquant.formats`` (``"nf4"``, ``"fp4_e2m1"``, ``"fp6_e2m3"``, ``"fp6_e3m2"``,
+        ``"fp8_e4m3"``, ``"fp8_e5m2"``, ``"ternary"``): ``x_hat = table[code] * scale``, symmetric, one
+        scale per block (the block's absmax over the format's largest value; mean ``|x|`` for ternary,
+        as BitNet b1.58 does), the format's own rounding (ties as the format says).
 
     Examples
     --------
@@ -64,7 +72,7 @@ class QuantSpec:
     (32, 1)
     """
 
-    bits: int
+    bits: int | None = None
     scheme: str = "symmetric"
     granularity: str | None = None
     group_size: int | None = None
@@ -75,9 +83,27 @@ class QuantSpec:
     full_range: bool = False
     percentile: float = 99.9
     seed: int | None = None
+    format: str = "int"
 
     def __post_init__(self):
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 (frozen)
+        if self.format != "int":
+            if self.format not in FORMATS:
+                raise ValueError(f"format must be one of {['int'] + sorted(FORMATS)}, got {_short(self.format)}")
+            width = FORMATS[self.format].bits
+            if self.bits is not None and self.bits != width:
+                raise ValueError(f"format {self.format!r} has {width}-bit codes, got bits={_short(self.bits)}")
+            set_("bits", width)
+            if self.scheme != "symmetric":
+                raise ValueError(f"format {self.format!r} is symmetric (a scale per block, no zero point): "
+                                 f"scheme={self.scheme!r} does not apply")
+            if self.rounding != "half_even":
+                raise ValueError(f"format {self.format!r} rounds as the format says (ties to even): rounding="
+                                 f"{self.rounding!r} does not apply")
+            if self.full_range:
+                raise ValueError(f"full_range applies to format='int' only, got format={self.format!r}")
+        elif self.bits is None:
+            raise TypeError("bits is required for format='int' (an integer from 2 to 8)")
         set_("bits", check_bits(self.bits))
         check_choice(self.scheme, "scheme", SCHEMES)
         granularity = self.granularity
@@ -109,13 +135,22 @@ class QuantSpec:
 
     @property
     def qmin(self) -> int:
-        """Smallest code."""
+        """Smallest code (an element format's codes are unsigned: 0)."""
+        if self.format != "int":
+            return 0
         return integer_range(self.bits, self.scheme, full_range=self.full_range)[0]
 
     @property
     def qmax(self) -> int:
-        """Largest code."""
+        """Largest code (an element format's: ``2^bits - 1``, NaN patterns included: QTensor refuses those)."""
+        if self.format != "int":
+            return 2**self.bits - 1
         return integer_range(self.bits, self.scheme, full_range=self.full_range)[1]
+
+    @property
+    def element(self):
+        """The element format (``miniquant.formats.get(format)``), or ``None`` for ``"int"``."""
+        return None if self.format == "int" else FORMATS[self.format]
 
     def block_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
         """The block sharing one ``(scale, zero_point)`` in an array of ``shape``."""
@@ -182,6 +217,6 @@ def make_spec(spec: QuantSpec | None = None, **options) -> QuantSpec:
         if options:
             raise TypeError(f"give either spec or keyword options, not both (got spec and {sorted(options)})")
         return spec
-    if "bits" not in options or options["bits"] is None:
-        raise TypeError("bits is required (an integer from 2 to 8), or pass spec=QuantSpec(...)")
+    if options.get("bits") is None and options.get("format", "int") == "int":
+        raise TypeError("bits is required (an integer from 2 to 8), or a format=, or pass spec=QuantSpec(...)")
     return QuantSpec(**options)

@@ -44,7 +44,7 @@ import statistics
 
 import numpy as np
 
-from ..quant._checks import check_float_array
+from ._checks import check_float_array
 
 
 class ElementFormat:
@@ -69,7 +69,7 @@ class ElementFormat:
         self.table = np.asarray(table, dtype=np.float64)
         self.table.setflags(write=False)
         finite = np.isfinite(self.table)
-        self.values = np.unique(self.table[finite]).astype(np.float32)
+        self.values = np.unique(self.table[finite]).astype(np.float32) + np.float32(0.0)   # -0 and +0: one value, 0
         self.max = float(self.table[finite].max())
         # the finite codes sorted by value (for -0 and +0 the code with the sign bit clear comes first)
         order = np.lexsort((np.arange(self.table.size), np.where(finite, self.table, 0.0)))

@@ -33,7 +33,7 @@ import dataclasses
 
 import numpy as np
 
-from ..quant._checks import check_axis, check_float_array
+from ._checks import check_axis, check_float_array
 from .elements import FORMATS, ElementFormat, TableFormat
 
 #: Elements per block, fixed by the spec.
