@@ -11,7 +11,7 @@ with large ``s_k``. AWQ searches the scales per layer::
 
 ``alpha = 0`` is round-to-nearest, so the search never does worse on this objective. The
 division by ``s`` is folded into the operation that produces ``x``, so the model stays exactly
-the same function in float (before quantization):
+the same function in float (before quantization)::
 
     ln_1 -> attn.c_attn       LayerNorm gain and bias divided by s
     attn.c_attn (v) -> attn.c_proj   the value columns of c_attn (and their bias) divided by s:

@@ -27,7 +27,7 @@ from .gptq import GPTQ_OPTIONS, check_gptq_options
 from .hqq import HQQ_OPTIONS, check_hqq_options
 from .smoothquant import SMOOTHQUANT_OPTIONS, check_smoothquant_options
 
-#: The option of LLM.int8() and its default (the paper's threshold on |x|).
+#: The option of LLM.int8() and its default (the paper's threshold on ``|x|``).
 LLM_INT8_OPTIONS = {"threshold": 6.0}
 
 

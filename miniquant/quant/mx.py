@@ -14,15 +14,17 @@ largest magnitude in ``[2^emax, 2^(emax+1))``, so it can exceed the element's la
 (``7.9 / 1`` in FP4, whose max is 6): the element encoder saturates, as the spec allows
 ("clamped to the maximum normal") and as Microsoft's ``microxcaling`` reference does.
 
-=========  ==============================  =========  ==========================
-format     element                         emax_elem  bits per weight (32 + 8)/32
-=========  ==============================  =========  ==========================
-mxfp8      fp8_e4m3 (max 448)              8          8.25
-mxfp6      fp6_e2m3 (max 7.5)              2          6.25
-mxfp6_e3m2 fp6_e3m2 (max 28)               4          6.25
-mxfp4      fp4_e2m1 (max 6)                2          4.25
-mxint8     int8 x 2^-6 (codes -127 .. 127) 0          8.25
-=========  ==============================  =========  ==========================
+==========  ===============================  =========  ===============
+format      element                          emax_elem  bits per weight
+==========  ===============================  =========  ===============
+mxfp8       fp8_e4m3 (max 448)               8          8.25
+mxfp6       fp6_e2m3 (max 7.5)               2          6.25
+mxfp6_e3m2  fp6_e3m2 (max 28)                4          6.25
+mxfp4       fp4_e2m1 (max 6)                 2          4.25
+mxint8      int8 x 2^-6 (codes -127 .. 127)  0          8.25
+==========  ===============================  =========  ===============
+
+(bits per weight: ``(32 * element bits + 8) / 32``.)
 
 MXINT8's element is a two's-complement int8 with an implicit scale of ``2^-6`` (values
 ``k / 64``); miniquant uses the symmetric codes ``-127 .. 127``. Tests: ``tests/formats/test_mx.py``.

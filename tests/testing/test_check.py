@@ -89,9 +89,13 @@ def test_asymmetric_zero_point_not_rounded_breaks_zero_exactness():
 
 
 def test_a_correct_student_quantizer_passes():
+    tiny = np.finfo(np.float32).tiny
+
     def quantize(x):
         amax = np.abs(x).max()
-        scale = np.float32(amax / 7) if amax > 0 else np.float32(1.0)
+        if amax / 7 < tiny:              # zeros, or a scale too small to store well (as tutorial 01 teaches):
+            return np.zeros(x.shape, np.int8), np.float32(1.0), 0   # without this, x = [[7e-44]] breaks re-quantization
+        scale = np.float32(amax / 7)
         scale = np.nextafter(scale, np.float32(np.inf)) if scale * np.float32(7) < amax else scale
         return np.clip(np.rint(x / scale), -7, 7).astype(np.int8), scale, 0
 
