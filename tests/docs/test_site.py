@@ -47,14 +47,16 @@ def site(tmp_path_factory):
 def test_every_page_is_there(site):
     tutorials = sorted(p.stem for p in (ROOT / "tutorials").glob("[0-9][0-9]_*.ipynb"))
     for page in ["index", "getting-started", "concepts", "teaching", "model-card", "api/index", "api/quant",
-                 "api/kernels", "api/nn", "api/eval", "api/testing", "tutorials/index"] + [f"tutorials/{t}" for t in tutorials]:
+                 "api/kernels", "api/nn", "api/methods", "api/formats", "api/eval", "api/testing", "tutorials/index"] + [f"tutorials/{t}" for t in tutorials]:
         assert (site / f"{page}.html").exists(), page
     api = (site / "api" / "storage.html").read_text()
     assert 'id="miniquant.tensor.quantize"' in api and 'id="miniquant.tensor.QTensor"' in api
 
 
 def test_tutorials_are_rendered_executed_with_their_plots(site):
-    for page in sorted((site / "tutorials").glob("0*.html")):
+    pages = sorted((site / "tutorials").glob("[0-9][0-9]_*.html"))
+    assert len(pages) == len(list((ROOT / "tutorials").glob("[0-9][0-9]_*.ipynb")))
+    for page in pages:
         html = page.read_text()
         assert "cell_output" in html, f"{page.name}: no outputs (not executed?)"
         assert "Traceback" not in html, f"{page.name}: an error in the output"
