@@ -69,9 +69,18 @@ def test_the_subnormal_kind_catches_scales_that_are_only_rounded_up():
 
     from miniquant.testing import weight_shapes
 
-    with pytest.raises(AssertionError, match="requantize_stable"):
-        check_quantizer(quantize, dequantize, bits=3, scheme="symmetric", kinds=("subnormal_scales",),
-                        shapes=weight_shapes(max_side=3), max_examples=300, seed=0)
+    # Hypothesis draws differently depending on what the process has loaded before (it mines the loaded
+    # modules for constants), so one seeded run of 300 examples found the bug alone but not in a full
+    # suite: try a few seeds, and require that the kit finds it.
+    found = []
+    for seed in range(16):
+        try:
+            check_quantizer(quantize, dequantize, bits=3, scheme="symmetric", kinds=("subnormal_scales",),
+                            shapes=weight_shapes(max_side=3), max_examples=300, seed=seed)
+        except AssertionError as failure:
+            found.append(str(failure))
+            break
+    assert found and "requantize_stable" in found[0]
 
 
 def test_activation_quantizer_settles_like_the_library(rng):
