@@ -289,14 +289,14 @@ def _models(args, corpus=None):
                              calibration=_calibration(args), corpus=corpus)
 
 
-def _method_note(recipe, quantized) -> str:
-    """One line: how long the method took, and on what calibration data."""
+def _method_note(quantized) -> str:
+    """One line: how long ``quantize_model``'s method took, and on what calibration data."""
     record = quantized.quantization
     data = ""
     if "calibration" in record:
         c = record["calibration"]
         data = f" on {c['windows']} calibration windows x {c['tokens_per_window']} tokens of the training split"
-    return f"{recipe.method}: {record['seconds']:.2f} s{data}"
+    return f"{record['method']}: {record['seconds']:.2f} s{data}"
 
 
 def cmd_quantize(args) -> int:
@@ -311,14 +311,14 @@ def cmd_quantize(args) -> int:
     if is_quantized(model.params):
         raise ValueError(f"--model {args.model} is already quantized")
     check_recipe(recipe, model.params)
-    calibration = None
+    calibration = ids = None
     if recipe.needs_calibration:
         from .nn.data import build_corpus
 
         calibration = _calibration(args)
         ids = calibration.ids(build_corpus(), model.config.n_ctx)
-    qparams = quantize_model(model.params, recipe, None if calibration is None else ids, progress=True)
-    print(_method_note(recipe, qparams))
+    qparams = quantize_model(model.params, recipe, ids, progress=True)
+    print(_method_note(qparams))
     ledger = memory_ledger(qparams)
     if args.ledger:
         print(ledger, end="\n\n")
@@ -327,7 +327,7 @@ def cmd_quantize(args) -> int:
     print(f"all quantized matrices together: SQNR {pooled_sqnr_from_errors(errors):.2f} dB\n")
     method = dict(qparams.quantization)
     if calibration is not None:
-        method["calibration"].update(calibration.to_dict())
+        method["calibration"] = {**method["calibration"], **calibration.to_dict()}
     meta = {"recipe": recipe.label(), "source": source_record(args.model, out), "method": method,
             "activations": recipe.activations,
             "command": "miniquant quantize " + " ".join(sys.argv[2:])}
@@ -352,7 +352,7 @@ def cmd_eval(args) -> int:
     float_model = models[0][1]
     print(f"model: {float_model.config} ({float_model.n_params:,} weights), ready in {time.perf_counter() - t0:.2f} s")
     if len(models) > 1 and hasattr(models[1][1].params, "quantization"):
-        print(_method_note(_recipe(args), models[1][1].params))
+        print(_method_note(models[1][1].params))
     print(corpus.describe())
     result = compare_models(models, corpus, max_bytes=args.max_bytes, arith_problems=args.arith_problems,
                             kl_windows=args.kl_windows)

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .tensor import QTensor
+from .tensor import QTensor, quantize
 
 
 class MixedInt8Tensor:
@@ -146,8 +146,6 @@ def split_outliers(w, abs_max, threshold: float, spec) -> MixedInt8Tensor:
 
     ``abs_max`` ``(K,)`` is the largest ``|x|`` of each input feature over the calibration rows.
     """
-    from .tensor import quantize
-
     w = np.asarray(w, dtype=np.float32)
     abs_max = np.asarray(abs_max, dtype=np.float64)
     if w.ndim != 2 or abs_max.shape != (w.shape[0],):

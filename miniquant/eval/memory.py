@@ -65,7 +65,7 @@ def describe_storage(obj) -> str:
         return f"{inner} +{obj.outlier_index.size}/{obj.shape[0]} f32"
     if isinstance(obj, QTensor):
         s = obj.spec
-        gran = {"tensor": "tensor", "channel": "channel"}.get(s.granularity, f"g{s.group_size}")
+        gran = s.granularity_label
         if s.format != "int":
             return f"{s.format} {gran} {s.scale_dtype.name.replace('float', 'f')}"
         scheme = "sym" if s.scheme == "symmetric" else "asym"

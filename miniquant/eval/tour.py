@@ -195,13 +195,7 @@ def run_tour(model: GPT, corpus, recipes: list[Recipe], *, max_windows: int = 16
         candidate = GPT(model.config, params, activations="float" if recipe is None else recipe.activations)
         ledger = memory_ledger(params)
         matrices = {k: v for k, v in params.items() if k in quantized_names}
-        spec = None if recipe is None else recipe.spec
-        record = {"recipe": label, "method": "float" if recipe is None else recipe.method,
-                  "bits": None if spec is None else spec.bits, "scheme": None if spec is None else spec.scheme,
-                  "format": None if spec is None else spec.format,
-                  "granularity": None if spec is None else (f"g{spec.group_size}" if spec.group_size else spec.granularity),
-                  "activations": "float" if recipe is None else recipe.activations,
-                  "bits_per_weight": ledger.bits_per_weight,
+        record = {"recipe": label, **_recipe_fields(recipe), "bits_per_weight": ledger.bits_per_weight,
                   "matrix_bits_per_weight": memory_ledger(matrices).bits_per_weight, "model_bytes": ledger.total_bytes,
                   "method_seconds": 0.0 if recipe is None else params.quantization["seconds"]}
         errors = model_weight_errors(getattr(params, "reference", model.params), params)   # AWQ: the folded floats
@@ -213,6 +207,16 @@ def run_tour(model: GPT, corpus, recipes: list[Recipe], *, max_windows: int = 16
     if progress:
         print(f"\r[{'#' * 30}] {len(rows)}/{len(rows)} done{' ' * 24}", file=sys.stderr)
     return records
+
+
+def _recipe_fields(recipe: Recipe | None) -> dict:
+    """The structured fields of a tour record (what ``method_recovery`` and the plots group by)."""
+    if recipe is None:
+        return {"method": "float", "bits": None, "scheme": None, "format": None, "granularity": None,
+                "activations": "float"}
+    s = recipe.spec
+    return {"method": recipe.method, "bits": s.bits, "scheme": s.scheme, "format": s.format,
+            "granularity": s.granularity_label, "activations": recipe.activations}
 
 
 def save_records(records: list[dict], stem) -> tuple[str, str]:

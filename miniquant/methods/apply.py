@@ -20,35 +20,38 @@ import time
 
 import numpy as np
 
-from ..mixed import is_quantized_weight, split_outliers
+from ..mixed import is_quantized_weight
 from ..nn.gpt import GPT, Params
-from ..tensor import QTensor, quantize
+from ..tensor import quantize
 from .awq import apply_awq
 from .calibration import check_calibration, collect_input_stats, linear_weights, sequential_stages
 from .gptq import gptq_quantize
 from .hqq import hqq_quantize
+from .llm_int8 import llm_int8_quantize
 from .recipe import Recipe
 from .smoothquant import apply_smoothquant
 
 
-def quantize_tensor(w, spec, recipe: Recipe, stats=None) -> QTensor:
-    """One weight ``w`` with ``spec`` by ``recipe``'s method; ``stats`` (``InputStats``) for calibrated ones."""
+def quantize_tensor(w, spec, recipe: Recipe, stats=None):
+    """One weight ``w`` with ``spec`` by ``recipe``'s method; ``stats`` (``InputStats`` of its inputs) for calibrated ones.
+
+    AWQ and SmoothQuant fold scales into *other* tensors (LayerNorms, the value projection), so they
+    quantize a whole model only (``quantize_model``); asking for one tensor is an error.
+    """
     w = np.asarray(w, dtype=np.float32)
+    options = recipe.method_options()
+    if recipe.method in ("awq", "smoothquant"):
+        raise ValueError(f"method {recipe.method!r} folds its scales into the layers before each weight: "
+                         "it quantizes whole models (quantize_model), not one tensor alone")
+    if recipe.needs_calibration and stats is None:
+        raise ValueError(f"method {recipe.method!r} needs the statistics of the layer's inputs (stats=InputStats)")
     if recipe.method == "hqq":
-        return hqq_quantize(w, spec, **recipe.method_options())
+        return hqq_quantize(w, spec, **options)
     if recipe.method == "gptq":
-        if stats is None:
-            raise ValueError("GPTQ needs the statistics of the layer's inputs (stats=InputStats)")
-        return gptq_quantize(w, stats.H, spec, **recipe.method_options())
+        return gptq_quantize(w, stats.H, spec, **options)
+    if recipe.method == "llm_int8":
+        return llm_int8_quantize(w, stats.abs_max, spec, **options)
     return quantize(w, spec)
-
-
-def _config_of(params, config):
-    config = config if config is not None else getattr(params, "config", None)
-    if config is None:
-        raise ValueError("a calibrated method runs the model, so it needs its shape: pass config=GPTConfig(...), "
-                         "or the params of a GPT (model.params knows its config)")
-    return config
 
 
 def quantize_model(params: dict, recipe: Recipe, calibration=None, *, config=None, progress: bool = False) -> Params:
@@ -73,24 +76,26 @@ def quantize_model(params: dict, recipe: Recipe, calibration=None, *, config=Non
     start = time.perf_counter()
     record = {"method": recipe.method, "options": recipe.method_options()}
     reference = params
-    out_config = config if config is not None else getattr(params, "config", None)
+    config = config if config is not None else getattr(params, "config", None)
     if recipe.needs_calibration:
         if calibration is None:
             raise ValueError(f"method {recipe.method!r} needs calibration data: pass calibration=ids, token ids of shape "
                              "(windows, time) from the training split (methods.calibration_windows)")
-        out_config = _config_of(params, config)
-        ids = check_calibration(calibration, out_config)
+        if config is None:
+            raise ValueError("a calibrated method runs the model, so it needs its shape: pass config=GPTConfig(...), "
+                             "or the params of a GPT (model.params knows its config)")
+        ids = check_calibration(calibration, config)
         if recipe.method == "awq":
-            out, searches, reference = _quantize_awq(params, recipe, ids, out_config)
+            out, searches, reference = _quantize_awq(params, recipe, ids, config)
             record["alpha"] = {name: search.alpha for name, search in searches.items()}
         elif recipe.method == "llm_int8":
-            out = _quantize_llm_int8(params, recipe, ids, out_config)
+            out = _quantize_llm_int8(params, recipe, ids, config)
             record["float_fraction"] = {n: v.float_fraction for n, v in out.items() if hasattr(v, "float_fraction")}
         elif recipe.method == "smoothquant":
-            out, scales, reference = _quantize_smoothquant(params, recipe, ids, out_config)
+            out, scales, reference = _quantize_smoothquant(params, recipe, ids, config)
             record["largest_smoothing_scale"] = {name: float(s.max()) for name, s in scales.items()}
         else:
-            out = _quantize_calibrated(params, recipe, ids, out_config, progress)
+            out = _quantize_calibrated(params, recipe, ids, config, progress)
         record["calibration"] = {"windows": int(ids.shape[0]), "tokens_per_window": int(ids.shape[1]),
                                  "sha256": hashlib.sha256(np.ascontiguousarray(ids).tobytes()).hexdigest()}
     else:
@@ -98,7 +103,7 @@ def quantize_model(params: dict, recipe: Recipe, calibration=None, *, config=Non
         for name, value in params.items():
             spec = recipe.spec_for(name, value)
             out[name] = value if spec is None or is_quantized_weight(value) else quantize_tensor(value, spec, recipe)
-    result = Params(out_config, out)
+    result = Params(config, out)
     record["seconds"] = time.perf_counter() - start
     result.quantization = record
     result.reference = reference
@@ -110,13 +115,9 @@ def _quantize_calibrated(params: dict, recipe: Recipe, ids: np.ndarray, config, 
     import sys
 
     current = dict(params)
-    selected = _selected(params, recipe)
+    selected = set(_selected_linear(params, recipe, config))
     stages = [[n for n in stage if n in selected] for stage in sequential_stages(config)]
     stages = [stage for stage in stages if stage]
-    leftover = selected - {n for stage in stages for n in stage}
-    if leftover:
-        raise ValueError(f"method {recipe.method!r} quantizes linear layers only; {sorted(leftover)[0]!r} is not one "
-                         "(keep it in float)")
     for i, stage in enumerate(stages):
         model = GPT(config, current, activations=recipe.activations)
         stats = collect_input_stats(model, ids, stage)
@@ -129,20 +130,22 @@ def _quantize_calibrated(params: dict, recipe: Recipe, ids: np.ndarray, config, 
     return current
 
 
-def _selected(params: dict, recipe: Recipe) -> set[str]:
-    return {name for name, value in params.items()
-            if recipe.spec_for(name, value) is not None and not is_quantized_weight(value)}
-
-
-def _float_stats(params: dict, recipe: Recipe, ids: np.ndarray, config, *, hessian: bool):
-    """Statistics of every selected linear layer from the float model, in one pass; and the spec lookup."""
-    selected = _selected(params, recipe)
+def _selected_linear(params: dict, recipe: Recipe, config) -> list[str]:
+    """The float linear weights the recipe quantizes, in forward order; any other selected tensor is an error."""
+    selected = {name for name, value in params.items()
+                if recipe.spec_for(name, value) is not None and not is_quantized_weight(value)}
     linear = [n for n in linear_weights(config) if n in selected]
     if selected - set(linear):
         raise ValueError(f"method {recipe.method!r} quantizes linear layers only; {sorted(selected - set(linear))[0]!r} "
                          "is not one (keep it in float)")
+    return linear
+
+
+def _float_stats(params: dict, recipe: Recipe, ids: np.ndarray, config, *, hessian: bool):
+    """Statistics of every selected linear layer from the float model, in one pass; and the spec lookup."""
+    linear = _selected_linear(params, recipe, config)
     stats = collect_input_stats(GPT(config, params), ids, linear, hessian=hessian)
-    return stats, (lambda n: recipe.spec_for(n, params[n]) if n in selected else None)
+    return stats, (lambda n: recipe.spec_for(n, params[n]) if n in stats else None)
 
 
 def _quantize_awq(params: dict, recipe: Recipe, ids: np.ndarray, config):
@@ -160,9 +163,8 @@ def _quantize_smoothquant(params: dict, recipe: Recipe, ids: np.ndarray, config)
 def _quantize_llm_int8(params: dict, recipe: Recipe, ids: np.ndarray, config) -> dict:
     """LLM.int8(): the features whose calibration max |x| exceeds the threshold stay float, the rest int8."""
     stats, spec_for = _float_stats(params, recipe, ids, config, hessian=False)
-    threshold = recipe.method_options()["threshold"]
-    return {name: (split_outliers(value, stats[name].abs_max, threshold, spec_for(name)) if name in stats and spec_for(name)
-                   else value) for name, value in params.items()}
+    return {name: (quantize_tensor(value, spec_for(name), recipe, stats[name]) if name in stats else value)
+            for name, value in params.items()}
 
 
 def fake_quantize_model(params: dict, recipe: Recipe, calibration=None, *, config=None) -> dict:

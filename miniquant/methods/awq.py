@@ -35,13 +35,13 @@ import numbers
 
 import numpy as np
 
-from ..quant import QuantSpec, choose_qparams
+from ..quant import QuantSpec, code_dtype, fake_quantize
 from ..quant._checks import check_float_array, check_positive_int
-from ..quant.affine import dequantize_blocks, quantize_blocks
+from ..quant.affine import quantize_blocks
 from ..quant.blocks import params_shape, to_blocks
-from ..quant.clipping import minmax_range
-from ..quant.scales import scale_from_range
-from ..tensor import QTensor
+from ..quant.clipping import mse_search
+from ..tensor import QTensor, quantize
+from ._checks import require_integer_grid
 
 #: The options of AWQ and their defaults (the reference code's grid of 20).
 AWQ_OPTIONS = {"n_grid": 20, "clip_search": True, "max_shrink": 0.5}
@@ -54,6 +54,7 @@ def check_awq_options(spec: QuantSpec, *, n_grid=20, clip_search=True, max_shrin
         raise TypeError(f"clip_search must be True or False, got {clip_search!r}")
     if isinstance(max_shrink, bool) or not isinstance(max_shrink, numbers.Real) or not 0 < max_shrink <= 1:
         raise ValueError(f"max_shrink must be a number in (0, 1] (the smallest range ratio tried), got {max_shrink!r}")
+    require_integer_grid("awq", spec)
     if spec.axis not in (0, -2):
         raise ValueError(f"AWQ quantizes weights (K, N) in blocks along K: spec.axis must be 0, got {spec.axis}")
     if spec.clip != "minmax" and clip_search:
@@ -74,14 +75,6 @@ def _check_layer(w, xtx):
 def output_error(xtx: np.ndarray, d: np.ndarray) -> float:
     """``|| X d ||^2 = tr(d^T X^T X d)`` for a weight error ``d`` ``(K, N)``."""
     return float(np.sum(d * (xtx @ d)))
-
-
-def rtn_reconstruction(w: np.ndarray, spec: QuantSpec) -> np.ndarray:
-    """``Q(w)`` dequantized (float64) with the spec's own parameter choice."""
-    from ..quant.affine import dequantize_affine, quantize_affine
-
-    scale, zero = choose_qparams(w, spec)
-    return dequantize_affine(quantize_affine(w, scale, zero, spec), scale, zero, spec).astype(np.float64)
 
 
 @dataclasses.dataclass
@@ -111,7 +104,7 @@ def search_scales(w, xtx, abs_mean, spec: QuantSpec, *, n_grid: int = 20) -> Sca
     for i, alpha in enumerate(alphas):
         s = awq_scales(abs_mean, alpha)
         scaled = w * s[:, None]
-        d = scaled - rtn_reconstruction(scaled, spec)              # error in the scaled space
+        d = scaled - fake_quantize(scaled, spec).astype(np.float64)  # error in the scaled space
         errors[i] = output_error(xtx / np.outer(s, s), d)          # with the inputs X / s
     best = int(np.argmin(errors))                                   # ties: the smallest alpha (RTN first)
     return ScaleSearch(awq_scales(abs_mean, alphas[best]), float(alphas[best]), alphas, errors)
@@ -123,27 +116,20 @@ def clip_search_qtensor(w, xtx, spec: QuantSpec, *, n_grid: int = 20, max_shrink
     K, N = w.shape
     block = spec.block_shape(w.shape)
     G = block[0]                                                    # rows per block (K for channel and tensor)
-    wb = to_blocks(w, block)                                        # [K//G, G, N//b1, b1]
-    lo, hi = minmax_range(wb)
     n_groups = K // G
+    wb = to_blocks(w, block)                                        # [K//G, G, N//b1, b1]
     H_blocks = np.stack([xtx[g * G:(g + 1) * G, g * G:(g + 1) * G] for g in range(n_groups)])   # [n_groups, G, G]
-    best = None
-    for i in range(int(round((1 - max_shrink) * n_grid)) + 1):
-        ratio = 1.0 - i / n_grid
-        scale, zero = scale_from_range(lo * ratio, hi * ratio, spec)
-        d = (wb - dequantize_blocks(quantize_blocks(wb, scale, zero, spec), scale, zero)).reshape(n_groups, G, N)
-        err = np.sum(d * np.matmul(H_blocks, d), axis=1)                             # d_g^T H_gg d_g: [n_groups, N]
-        err = err.reshape(n_groups, 1, N // block[1], block[1]).sum(axis=3, keepdims=True)  # per block
-        if best is None:
-            best = [scale, zero, err]
-            continue
-        better = err < best[2]
-        best = [np.where(better, scale, best[0]), np.where(better, zero, best[1]), np.where(better, err, best[2])]
-    scale, zero = best[0], best[1]
+
+    def output_error_per_block(xb, x_hat_b):                        # d_g^T H_gg d_g, summed over a block's columns
+        d = (xb - x_hat_b).reshape(n_groups, G, N)
+        err = np.sum(d * np.matmul(H_blocks, d), axis=1)            # [n_groups, N]
+        return err.reshape(n_groups, 1, N // block[1], block[1]).sum(axis=3, keepdims=True)
+
+    ratios = tuple(1.0 - i / n_grid for i in range(int(round((1 - max_shrink) * n_grid)) + 1))
+    scale, zero = mse_search(wb, spec, ratios, error=output_error_per_block)
     pshape = params_shape(w.shape, block)
     codes = quantize_blocks(wb, scale, zero, spec).reshape(w.shape)
-    dtype = np.int8 if spec.scheme == "symmetric" else np.uint8
-    return QTensor.from_codes(codes.astype(dtype), scale.reshape(pshape).astype(spec.scale_dtype),
+    return QTensor.from_codes(codes.astype(code_dtype(spec)), scale.reshape(pshape).astype(spec.scale_dtype),
                               zero.reshape(pshape).astype(np.int32), spec)
 
 
@@ -152,8 +138,6 @@ def awq_quantize(w, xtx, spec: QuantSpec, *, clip_search: bool = True, n_grid: i
     """Quantize an (already scaled) weight: the clipping search, or the spec's own choice without it."""
     if clip_search:
         return clip_search_qtensor(w, xtx, spec, n_grid=n_grid, max_shrink=max_shrink)
-    from ..tensor import quantize
-
     return quantize(np.asarray(w, dtype=np.float32), spec)
 
 
@@ -192,9 +176,8 @@ def apply_awq(params: dict, config, stats: dict, spec_for, *, n_grid: int = 20, 
     ``stats`` are ``InputStats`` of every linear layer from the float model; ``spec_for(name)``
     gives each weight's spec (``None``: stays float, and is not scaled).
     """
-    out = {k: (np.array(v, dtype=np.float32) if isinstance(v, np.ndarray) else v) for k, v in params.items()}
+    out = dict(params)                          # fold_scales replaces arrays, it never writes into the input's
     searches = {}
-    scales = {}
     for i in range(config.n_layer):
         for weight, how, producer in scaling_pairs(i):
             spec = spec_for(weight)
@@ -203,7 +186,6 @@ def apply_awq(params: dict, config, stats: dict, spec_for, *, n_grid: int = 20, 
             st = stats[weight]
             search = search_scales(out[weight], st.xtx, st.abs_mean, spec, n_grid=n_grid)
             searches[weight] = search
-            scales[weight] = search.scales
             fold_scales(out, weight, how, producer, search.scales)
     folded = dict(out)
     for name in list(out):
@@ -211,8 +193,9 @@ def apply_awq(params: dict, config, stats: dict, spec_for, *, n_grid: int = 20, 
         if spec is None or name not in stats:
             continue
         xtx = stats[name].xtx
-        if name in scales:                                           # the inputs are now X / s
-            xtx = xtx / np.outer(scales[name], scales[name])
+        if name in searches:                                         # the inputs are now X / s
+            s = searches[name].scales
+            xtx = xtx / np.outer(s, s)
         out[name] = awq_quantize(out[name], xtx, spec, clip_search=clip_search, n_grid=n_grid, max_shrink=max_shrink)
     return out, searches, folded
 

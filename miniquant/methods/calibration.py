@@ -31,6 +31,7 @@ import numpy as np
 
 from ..nn.gpt import GPT
 from ..nn.train import streams
+from ..quant._checks import check_choice, check_positive_int
 
 #: Where calibration windows come from (all from the training split).
 CALIBRATION_SOURCES = ("mix", "docs", "arith")
@@ -45,9 +46,8 @@ def calibration_windows(corpus, n_ctx: int, windows: int = 64, *, seed: int = 0,
     and ``"arith"`` use one of them only (to measure what calibrating on the wrong task costs).
     The same ``seed`` gives the same windows.
     """
-    windows = _check_count(windows, "windows")
-    if source not in CALIBRATION_SOURCES:
-        raise ValueError(f"source must be one of {list(CALIBRATION_SOURCES)}, got {source!r}")
+    windows = check_positive_int(windows, "windows")
+    check_choice(source, "source", CALIBRATION_SOURCES)
     if not (isinstance(arith_fraction, numbers.Real) and 0.0 <= arith_fraction <= 1.0):
         raise ValueError(f"arith_fraction must be a number in [0, 1], got {arith_fraction!r}")
     docs, arith = streams(corpus)
@@ -61,12 +61,6 @@ def calibration_windows(corpus, n_ctx: int, windows: int = 64, *, seed: int = 0,
         start = int(rng.integers(0, len(src) - n_ctx))
         rows.append(src[start:start + n_ctx])
     return np.stack(rows).astype(np.int64)
-
-
-def _check_count(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
 
 
 def check_calibration(ids, config) -> np.ndarray:
@@ -200,11 +194,10 @@ class Calibration:
     source: str = "mix"
 
     def __post_init__(self):
-        _check_count(self.windows, "windows")
+        check_positive_int(self.windows, "windows")
         if isinstance(self.seed, bool) or not isinstance(self.seed, numbers.Integral) or self.seed < 0:
             raise ValueError(f"seed must be an integer >= 0, got {self.seed!r}")
-        if self.source not in CALIBRATION_SOURCES:
-            raise ValueError(f"source must be one of {list(CALIBRATION_SOURCES)}, got {self.source!r}")
+        check_choice(self.source, "source", CALIBRATION_SOURCES)
 
     def ids(self, corpus, n_ctx: int) -> np.ndarray:
         """The windows ``(windows, n_ctx)`` from the corpus's training split."""

@@ -40,10 +40,11 @@ import numbers
 
 import numpy as np
 
-from ..quant import QuantSpec, choose_qparams
+from ..quant import QuantSpec, choose_qparams, code_dtype
 from ..quant._checks import check_float_array, check_positive_int
 from ..quant.affine import quantize_blocks
 from ..tensor import QTensor
+from ._checks import require_integer_grid
 
 #: The options of ``gptq_quantize`` and their defaults (what ``Recipe(method="gptq")`` accepts).
 GPTQ_OPTIONS = {"block_size": 128, "damp": 0.01, "act_order": False, "static_groups": False}
@@ -71,6 +72,7 @@ def check_gptq_options(spec: QuantSpec, *, block_size=128, damp=0.01, act_order=
     for name, value in (("act_order", act_order), ("static_groups", static_groups)):
         if not isinstance(value, (bool, np.bool_)):
             raise TypeError(f"{name} must be True or False, got {value!r}")
+    require_integer_grid("gptq", spec)
     if act_order and spec.granularity == "group" and not static_groups:
         raise ValueError("act_order=True with granularity='group' needs static_groups=True: act-order visits the "
                          "groups out of K order, and the kernels read each group's scale in K order")
@@ -145,8 +147,7 @@ class _Grid:
         if self.upfront:                                     # from the (dead-zeroed) weights in K order
             original = np.empty_like(W)
             original[perm] = W
-            scale, zero = choose_qparams(original, spec)
-            self.scale[:], self.zero[:] = _rows(scale, self.G, K // self.G), _rows(zero, self.G, K // self.G)
+            self.scale[:], self.zero[:] = choose_qparams(original, spec)   # (1, 1) or (1, N) broadcast to every group
 
     def starts_group(self, k: int) -> bool:
         """Whether the (permuted) row ``k`` is the first of a group whose scale is chosen now."""
@@ -167,17 +168,10 @@ class _Grid:
     def qtensor(self, codes_permuted: np.ndarray) -> QTensor:
         codes = np.empty_like(codes_permuted)
         codes[self.perm] = codes_permuted
-        dtype = np.int8 if self.spec.scheme == "symmetric" else np.uint8
-        scale = self.scale if self.spec.granularity == "group" else self.scale[:1]
-        zero = self.zero if self.spec.granularity == "group" else self.zero[:1]
+        scale, zero = self.scale, self.zero                   # (K // G, N): one row per group (one for channel)
         if self.spec.granularity == "tensor":
             scale, zero = scale[:, :1], zero[:, :1]
-        return QTensor.from_codes(codes.astype(dtype), scale, zero, self.spec)
-
-
-def _rows(params: np.ndarray, G: int, n_groups: int) -> np.ndarray:
-    """Per-group params ``(n_groups, N)`` from a ``choose_qparams`` result of any granularity."""
-    return np.broadcast_to(params, (n_groups, params.shape[1])) if params.shape[0] == 1 else params
+        return QTensor.from_codes(codes.astype(code_dtype(self.spec)), scale, zero, self.spec)
 
 
 def _rng(spec: QuantSpec):

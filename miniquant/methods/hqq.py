@@ -33,11 +33,12 @@ import numbers
 
 import numpy as np
 
-from ..quant import QuantSpec, choose_qparams, store_scale
+from ..quant import QuantSpec, choose_qparams, code_dtype, store_scale
 from ..quant._checks import check_float_array, check_positive_int
 from ..quant.affine import dequantize_blocks, quantize_blocks
 from ..quant.blocks import block_axes, blockwise, params_shape, to_blocks
 from ..tensor import QTensor
+from ._checks import require_integer_grid
 
 #: The options of ``hqq_quantize`` and their defaults (the reference code's: p 0.7, beta 10, kappa 1.01, 20 iterations).
 HQQ_OPTIONS = {"iters": 20, "lp_norm": 0.7, "beta": 10.0, "kappa": 1.01, "optimize_scale": True}
@@ -76,6 +77,7 @@ def check_hqq_options(spec: QuantSpec, *, iters=20, lp_norm=0.7, beta=10.0, kapp
     if spec.scheme == "symmetric" and not optimize_scale:
         raise ValueError("a symmetric spec has no zero point to optimise: HQQ needs optimize_scale=True "
                          "or scheme='asymmetric'")
+    require_integer_grid("hqq", spec)
     if spec.rounding == "stochastic":
         raise ValueError("HQQ's objective needs deterministic codes: use rounding='half_even' or 'half_away'")
 
@@ -100,16 +102,13 @@ def hqq(w, spec: QuantSpec, *, iters: int = 20, lp_norm: float = 0.7, beta: floa
     z = blockwise(zero.astype(np.int64))
     asymmetric = spec.scheme == "asymmetric"
 
-    def codes_of(s, z):
-        return quantize_blocks(Wb, s, z, spec)
+    def codes_and_phi(s, z):  # phi measured on the float32 reconstruction, as QTensor.dequantize gives it
+        q = quantize_blocks(Wb, s, z, spec)
+        return q, float(np.sum(np.abs(Wb - dequantize_blocks(q, s, z)) ** lp_norm))
 
-    def phi(s, z) -> float:  # measured on the float32 reconstruction, as QTensor.dequantize gives it
-        return float(np.sum(np.abs(Wb - dequantize_blocks(codes_of(s, z), s, z)) ** lp_norm))
-
-    best = phi(s, z)
+    q, best = codes_and_phi(s, z)
     objective = [best]
     for _ in range(iters):
-        q = codes_of(s, z)
         W_e = shrink_lp(Wb - (q - z) * s, beta, lp_norm)
         target = Wb - W_e                                              # what the grid should reproduce
         new_z = z
@@ -126,12 +125,12 @@ def hqq(w, spec: QuantSpec, *, iters: int = 20, lp_norm: float = 0.7, beta: floa
             new_s = np.where(ok, fitted, s)
             new_s = store_scale(new_s.reshape(pshape), spec.scale_dtype).astype(np.float64).reshape(s.shape)
         beta *= kappa
-        value = phi(new_s, new_z)
+        new_q, value = codes_and_phi(new_s, new_z)
         if not value < best:
             break
-        s, z, best = new_s, new_z, value
+        s, z, q, best = new_s, new_z, new_q, value
         objective.append(best)
-    codes = codes_of(s, z).reshape(w.shape).astype(np.int8 if spec.scheme == "symmetric" else np.uint8)
+    codes = q.reshape(w.shape).astype(code_dtype(spec))
     stored = s.reshape(pshape).astype(spec.scale_dtype)
     qt = QTensor.from_codes(codes, stored, z.reshape(pshape).astype(np.int32), spec)
     return HQQResult(qt, objective)

@@ -25,24 +25,8 @@ from ..mixed import is_quantized_weight
 from .awq import AWQ_OPTIONS, check_awq_options
 from .gptq import GPTQ_OPTIONS, check_gptq_options
 from .hqq import HQQ_OPTIONS, check_hqq_options
+from .llm_int8 import LLM_INT8_OPTIONS, check_llm_int8_options
 from .smoothquant import SMOOTHQUANT_OPTIONS, check_smoothquant_options
-
-#: The option of LLM.int8() and its default (the paper's threshold on ``|x|``).
-LLM_INT8_OPTIONS = {"threshold": 6.0}
-
-
-def check_llm_int8_options(spec: QuantSpec, *, threshold=6.0) -> None:
-    """LLM.int8() keeps int8 weights with one scale per output channel, and a threshold >= 0."""
-    import math
-    import numbers
-
-    if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real) or math.isnan(threshold) or threshold < 0:
-        raise ValueError(f"threshold must be a number >= 0 (the |x| above which an input feature stays float; "
-                         f"inf for none), got {threshold!r}")
-    if spec.bits != 8 or spec.scheme != "symmetric" or spec.granularity == "group":
-        raise ValueError("LLM.int8() multiplies the non-outlier features W8A8: it needs an 8-bit symmetric spec per "
-                         f"channel or per tensor, got bits={spec.bits}, scheme={spec.scheme!r}, "
-                         f"granularity={spec.granularity!r}")
 
 #: Tensors kept in float unless a recipe says otherwise (patterns in ``fnmatch`` syntax).
 DEFAULT_KEEP = ("wte", "wpe", "*.bias", "*ln_*")
@@ -112,10 +96,7 @@ class Recipe:
             raise TypeError(f"spec must be a QuantSpec, got {type(self.spec).__name__}")
         specs = [self.spec] + [o for _, o in self.overrides if o is not None]
         object.__setattr__(self, "options", _check_method(self.method, self.options, specs))
-        formats = sorted({s.format for s in specs} - {"int"})
-        if formats and self.method != "rtn":
-            raise ValueError(f"method {self.method!r} chooses codes on the integer grid (format='int'); format "
-                             f"{formats[0]!r} is quantized round-to-nearest (method='rtn')")
+        formats = sorted({s.format for s in specs} - {"int"})   # each method's own check refuses formats it cannot use
         if formats and self.activations == "int8":
             raise ValueError(f"activations='int8' runs the integer kernels (W4A8, W8A8); format {formats[0]!r} has none")
         if self.method == "smoothquant" and self.activations != "int8":
@@ -151,7 +132,7 @@ class Recipe:
 
     def label(self) -> str:
         s = self.spec
-        gran = {"tensor": "tensor", "channel": "channel"}.get(s.granularity, f"g{s.group_size}")
+        gran = s.granularity_label
         extra = ""
         if self.overrides:
             kinds = {("float" if o is None else f"int{o.bits}") for _, o in self.overrides}

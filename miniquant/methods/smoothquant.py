@@ -69,7 +69,7 @@ def smooth_model(params: dict, config, stats: dict, *, alpha: float = 0.5, names
     ``stats``: ``InputStats`` of the smoothed layers from the float model. ``names``: the weights to
     smooth (default: every ``smoothed_layers`` weight).
     """
-    out = {k: (np.array(v, dtype=np.float32) if isinstance(v, np.ndarray) else v) for k, v in params.items()}
+    out = dict(params)                          # fold_scales replaces arrays, it never writes into the input's
     scales = {}
     for i in range(config.n_layer):
         for weight, how, producer in smoothed_layers(i):

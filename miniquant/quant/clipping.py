@@ -46,7 +46,7 @@ def block_sse(xb: np.ndarray, x_hat_b: np.ndarray) -> np.ndarray:
     return np.sum(err * err, axis=block_axes(xb.ndim // 2), keepdims=True)
 
 
-def mse_search(xb: np.ndarray, spec: QuantSpec, ratios=MSE_RATIOS) -> tuple[np.ndarray, np.ndarray]:
+def mse_search(xb: np.ndarray, spec: QuantSpec, ratios=MSE_RATIOS, error=block_sse) -> tuple[np.ndarray, np.ndarray]:
     """Per-block ``(scale, zero_point)`` minimising squared error over shrunk min-max ranges.
 
     Parameters
@@ -57,6 +57,9 @@ def mse_search(xb: np.ndarray, spec: QuantSpec, ratios=MSE_RATIOS) -> tuple[np.n
         Stochastic rounding is evaluated with half-to-even rounding during the search.
     ratios : sequence of float
         Shrink factors; the first must be 1.0 (min-max), which the search starts from.
+    error : callable
+        ``error(xb, x_hat_b)``: the per-block error to minimise (``keepdims`` shape), the squared
+        error ``block_sse`` by default; AWQ passes the layer-output error of each block.
 
     Returns
     -------
@@ -70,7 +73,7 @@ def mse_search(xb: np.ndarray, spec: QuantSpec, ratios=MSE_RATIOS) -> tuple[np.n
     for ratio in ratios:
         scale, zp = scale_from_range(lo * ratio, hi * ratio, spec)
         x_hat = dequantize_blocks(quantize_blocks(xb, scale, zp, search_spec), scale, zp, spec)
-        err = block_sse(xb, x_hat)
+        err = error(xb, x_hat)
         if best_err is None:
             best_scale, best_zp, best_err = scale, zp, err
             continue

@@ -184,8 +184,6 @@ class TernaryFormat(TableFormat):
     def __init__(self):
         super().__init__("ternary", 2, [-1.0, 0.0, 1.0, np.nan],
                          "BitNet b1.58: -1, 0, 1 (a 2-bit code with one unused pattern)")
-        self._codes = np.array([0, 1, 2], dtype=np.uint8)
-        self._sorted = np.array([-1.0, 0.0, 1.0])
 
     def _nearest(self, x, codes, values):
         return (np.clip(np.rint(x), -1, 1) + 1).astype(np.uint8)      # rint: ties to even

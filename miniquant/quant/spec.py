@@ -148,6 +148,11 @@ class QuantSpec:
         return integer_range(self.bits, self.scheme, full_range=self.full_range)[1]
 
     @property
+    def granularity_label(self) -> str:
+        """``"tensor"``, ``"channel"`` or ``"g32"``: how tables and labels name the granularity."""
+        return f"g{self.group_size}" if self.granularity == "group" else self.granularity
+
+    @property
     def element(self):
         """The element format (``miniquant.formats.get(format)``), or ``None`` for ``"int"``."""
         return None if self.format == "int" else FORMATS[self.format]
