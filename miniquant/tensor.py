@@ -3,8 +3,11 @@
 What is stored (and counted by ``nbytes`` and the memory ledger)::
 
     packed             uint8[ceil(size * bits / 8)]     codes - qmin, bit-packed (see packing.py)
-    stored_scale       scale_dtype[n_blocks]            one per block
+    stored_scale       storage[n_blocks]                one per block, in the scale format's storage
+                                                        (float16/32/64; bfloat16 as uint16 bits; E8M0 bytes)
     zero_point_packed  uint8[ceil(n_blocks * bits / 8)] asymmetric only, bit-packed at ``bits``
+    second_scale       float32[n_blocks / 256]          double quantization only: ``stored_scale`` then
+                                                        holds e4m3 codes of the scales (quant/double_quant.py)
 
 Storage order: everything is stored with the block ``axis`` moved last (``np.moveaxis(a,
 axis, -1)`` in C order), so that each block is contiguous. For a weight ``w`` of shape
@@ -31,6 +34,7 @@ from .packing import pack_codes, packed_nbytes, unpack_codes
 from .quant import QuantSpec, choose_qparams, code_dtype, dequantize_affine, make_spec, quantize_affine
 from .quant._checks import check_axis
 from .quant.blocks import params_shape
+from .quant.double_quant import check_double_quant_parts, double_dequantize, double_quantize_params
 
 
 def _stored_shape(shape: tuple[int, ...], axis: int) -> tuple[int, ...]:
@@ -103,10 +107,13 @@ class QTensor:
     True
     """
 
-    __slots__ = ("_packed", "_stored_scale", "_zero_point_packed", "_shape", "_spec")
+    __slots__ = ("_packed", "_stored_scale", "_zero_point_packed", "_second_scale", "_shape", "_spec")
 
-    def __init__(self, packed, stored_scale, zero_point_packed, shape, spec: QuantSpec):
-        """Wrap stored arrays (in storage order, see the module docstring); prefer ``from_codes``."""
+    def __init__(self, packed, stored_scale, zero_point_packed, shape, spec: QuantSpec, second_scale=None):
+        """Wrap stored arrays (in storage order, see the module docstring); prefer ``from_codes``.
+
+        ``second_scale`` (float32, one per 256 scales) is given exactly when ``spec.double_quant``.
+        """
         if not isinstance(spec, QuantSpec):
             raise TypeError(f"spec must be a QuantSpec, got {type(spec).__name__}")
         try:
@@ -125,15 +132,20 @@ class QTensor:
                 f"{spec.bits}-bit codes, got {packed.dtype} {packed.shape}"
             )
         stored_scale = np.asarray(stored_scale)
-        if stored_scale.dtype != spec.scale_dtype or stored_scale.shape != sshape:
-            raise ValueError(
-                f"stored_scale must be {spec.scale_dtype} of shape {sshape}, got {stored_scale.dtype} {stored_scale.shape}"
-            )
-        finite = np.isfinite(stored_scale)
-        if not finite.all() or np.any(stored_scale <= 0):
-            bad = stored_scale[~finite | (stored_scale <= 0)].reshape(-1)[0]
-            raise ValueError(f"stored_scale must be finite and positive, got {float(bad)!r} "
-                             f"({int((~finite | (stored_scale <= 0)).sum())} bad of {stored_scale.size})")
+        storage = np.dtype(np.uint8) if spec.double_quant else spec.scale_dtype.storage
+        if stored_scale.dtype != storage or stored_scale.shape != sshape:
+            what = ("uint8 (e4m3 codes of double-quantized scales)" if spec.double_quant else str(storage)
+                    if storage.name == spec.scale_dtype.name else f"{storage} (the bits of {spec.scale_dtype.name} scales)")
+            raise ValueError(f"stored_scale must be {what} of shape {sshape}, got {stored_scale.dtype} {stored_scale.shape}")
+        if spec.double_quant:
+            if second_scale is None:
+                raise ValueError("a double-quantized QTensor needs its second_scale (float32, one per 256 scales)")
+            second_scale = np.asarray(second_scale)
+            check_double_quant_parts(stored_scale, second_scale)
+        else:
+            if second_scale is not None:
+                raise ValueError("second_scale applies to double_quant=True only: it must be None")
+            spec.scale_dtype.check_stored(stored_scale)
         _check_stream("packed", packed, size, spec.bits, spec.qmax - spec.qmin)
         if spec.format != "int":
             reserved = np.flatnonzero(~np.isfinite(spec.element.table))      # NaN / inf patterns of the format
@@ -151,6 +163,7 @@ class QTensor:
         self._packed = _frozen(packed)
         self._stored_scale = _frozen(stored_scale)
         self._zero_point_packed = None if zero_point_packed is None else _frozen(zero_point_packed)
+        self._second_scale = None if second_scale is None else _frozen(second_scale)
         self._shape = shape
         self._spec = spec
 
@@ -161,9 +174,14 @@ class QTensor:
         ``scale`` must be exactly representable in ``spec.scale_dtype`` (the codes were computed
         with it; rounding it now would change what they mean): round it first with
         ``miniquant.quant.store_scale``, which rounds up, as ``choose_qparams`` does.
+        Double-quantized scales are made by ``quantize`` (or given as stored parts to ``QTensor``).
         """
         if not isinstance(spec, QuantSpec):
             raise TypeError(f"spec must be a QuantSpec, got {type(spec).__name__}")
+        if spec.double_quant:
+            raise ValueError("from_codes takes scales in scale_dtype; a double-quantized QTensor is made by "
+                             "quantize(x, ..., double_quant=True) or from its stored parts, "
+                             "QTensor(packed, stored_scale, None, shape, spec, second_scale=...)")
         codes = np.asarray(codes)
         if not np.issubdtype(codes.dtype, np.integer):
             raise TypeError(f"codes must be integers, got dtype {codes.dtype}")
@@ -183,11 +201,7 @@ class QTensor:
         if not np.all(np.isfinite(scale)) or np.any(scale <= 0):
             raise ValueError(f"scale must be finite and positive, got values such as "
                              f"{float(scale[~np.isfinite(scale) | (scale <= 0)].reshape(-1)[0])!r}")
-        with np.errstate(over="ignore", under="ignore"):
-            stored = scale.astype(spec.scale_dtype)
-        if not np.array_equal(stored.astype(np.float64), scale.astype(np.float64)):
-            raise ValueError(f"scale is not exactly representable in scale_dtype={spec.scale_dtype.name}; round it "
-                             "with miniquant.quant.store_scale(scale, dtype) before computing the codes")
+        stored = spec.scale_dtype.encode(scale)
         packed = pack_codes(_to_stored(codes, axis).astype(np.int32) - spec.qmin, spec.bits)  # offset binary
         zp_packed = None
         if spec.scheme == "asymmetric":
@@ -211,14 +225,27 @@ class QTensor:
         return self._stored_scale
 
     @property
+    def second_scale(self) -> np.ndarray | None:
+        """Double quantization's float32 second-level scales (one per 256 scales in storage order), else ``None``."""
+        return self._second_scale
+
+    @property
     def zero_point_packed(self) -> np.ndarray | None:
         """The bit-packed zero points in storage order (asymmetric only), else ``None``."""
         return self._zero_point_packed
 
     @property
     def scale(self) -> np.ndarray:
-        """Per-block scales in their storage dtype, shape ``shape // block_shape`` (a read-only view)."""
-        return np.moveaxis(self._stored_scale, -1, self._axis)
+        """Per-block scales, shape ``shape // block_shape``, in ``spec.scale_dtype.value_dtype``.
+
+        A read-only view of the stored float16/32/64 scales; decoded exactly (float32) from bfloat16 bits,
+        E8M0 bytes or two-level scales.
+        """
+        if self._second_scale is not None:
+            values = double_dequantize(self._stored_scale, self._second_scale)
+        else:
+            values = self._spec.scale_dtype.decode(self._stored_scale)
+        return np.moveaxis(values, -1, self._axis)
 
     # -- views -----------------------------------------------------------------------------
     @property
@@ -266,7 +293,8 @@ class QTensor:
     def nbytes(self) -> int:
         """Bytes of everything stored: packed codes + scales + packed zero points."""
         zp = 0 if self._zero_point_packed is None else self._zero_point_packed.nbytes
-        return int(self._packed.nbytes + self._stored_scale.nbytes + zp)
+        second = 0 if self._second_scale is None else self._second_scale.nbytes
+        return int(self._packed.nbytes + self._stored_scale.nbytes + zp + second)
 
     @property
     def bits_per_weight(self) -> float:
@@ -281,9 +309,10 @@ class QTensor:
         s = self._spec
         group = f", group_size={s.group_size}" if s.granularity == "group" else ""
         kind = f"bits={s.bits}, scheme={s.scheme!r}" if s.format == "int" else f"format={s.format!r}"
+        dq = ", double_quant=True" if s.double_quant else ""
         return (
             f"QTensor(shape={self._shape}, {kind}, "
-            f"granularity={s.granularity!r}{group}, scale_dtype={s.scale_dtype.name}, "
+            f"granularity={s.granularity!r}{group}, scale_dtype={s.scale_dtype.name}{dq}, "
             f"nbytes={self.nbytes}, bits_per_weight={self.bits_per_weight:.4g})"
         )
 
@@ -328,9 +357,23 @@ def quantize(x, spec: QuantSpec | None = None, **options) -> QTensor:
            [ 0.,  3.]], dtype=float32)
     """
     spec = make_spec(spec, **options)
+    if spec.double_quant:
+        return _quantize_double(x, spec)
     scale, zero_point = choose_qparams(x, spec)
     codes = quantize_affine(x, scale, zero_point, spec)
     return QTensor.from_codes(codes, scale, zero_point, spec)
+
+
+def _quantize_double(x, spec: QuantSpec) -> QTensor:
+    """``quantize`` with two-level scales: the codes are computed against the decoded scales."""
+    first = spec.replace(double_quant=False)
+    scale, zero_point = choose_qparams(x, first)
+    axis = check_axis(spec.axis, np.ndim(x))
+    decoded, scale_codes, second = double_quantize_params(scale, axis)
+    codes = quantize_affine(x, decoded, zero_point, spec)
+    plain = QTensor.from_codes(codes, decoded, zero_point, first.replace(scale_dtype=np.float32))
+    return QTensor(plain.packed, scale_codes, plain.zero_point_packed, plain.shape, plain.spec.replace(double_quant=True),
+                   second_scale=second)
 
 
 def dequantize(qt: QTensor) -> np.ndarray:

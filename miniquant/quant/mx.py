@@ -37,11 +37,10 @@ import numpy as np
 
 from ._checks import check_axis, check_float_array
 from .elements import FORMATS, ElementFormat, TableFormat
+from .scale_formats import E8M0_BIAS
 
 #: Elements per block, fixed by the spec.
 MX_BLOCK = 32
-#: E8M0: an 8-bit exponent with bias 127; 0xFF is NaN.
-E8M0_BIAS = 127
 
 
 class FixedPointInt8(TableFormat):
@@ -105,9 +104,18 @@ def e8m0_decode(scale_bytes) -> np.ndarray:
 def shared_exponents(x, fmt: MXFormat, axis: int = -1) -> np.ndarray:
     """``shared_exp`` (int32) of every block of 32 along ``axis``: shape ``x.shape`` with ``axis`` divided by 32."""
     blocks, _ = _blocks(x, axis)
-    amax = np.max(np.abs(blocks), axis=-1)
-    _, e = np.frexp(amax)                         # amax = f * 2^e, f in [0.5, 1): floor(log2(amax)) = e - 1
-    shared = np.where(amax > 0, e - 1 - fmt.emax, -E8M0_BIAS)
+    return shared_exponent(np.max(np.abs(blocks), axis=-1), fmt.emax)
+
+
+def shared_exponent(amax, emax: int) -> np.ndarray:
+    """``floor(log2 amax) - emax`` clamped to ``[-127, 127]`` (int32); ``-127`` for ``amax = 0``.
+
+    ``floor(log2 amax)`` is read exactly from the float's exponent: ``amax = f * 2^e`` with
+    ``f`` in ``[0.5, 1)`` (``np.frexp``) gives ``e - 1``.
+    """
+    amax = np.asarray(amax, dtype=np.float64)
+    _, e = np.frexp(amax)
+    shared = np.where(amax > 0, e - 1 - emax, -E8M0_BIAS)
     return np.clip(shared, -E8M0_BIAS, E8M0_BIAS).astype(np.int32)
 
 

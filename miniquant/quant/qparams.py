@@ -12,6 +12,7 @@ from ._checks import check_float_array
 from .affine import dequantize_affine, quantize_affine
 from .blocks import block_axes, params_shape, to_blocks
 from .clipping import minmax_range, mse_search, percentile_range
+from .double_quant import double_quantize_params
 from .scales import scale_from_range, store_scale
 from .spec import QuantSpec, make_spec
 
@@ -29,7 +30,8 @@ def choose_qparams(x, spec: QuantSpec | None = None, **options) -> tuple[np.ndar
 
     Returns
     -------
-    scale : ndarray of ``spec.scale_dtype``, shape ``S // block``
+    scale : ndarray of ``spec.scale_dtype.value_dtype``, shape ``S // block``
+        With ``double_quant=True``, the decoded two-level scales (float32).
     zero_point : ndarray of int32, shape ``S // block`` (zeros when symmetric)
 
     Notes
@@ -49,6 +51,14 @@ def choose_qparams(x, spec: QuantSpec | None = None, **options) -> tuple[np.ndar
     """
     spec = make_spec(spec, **options)
     x = check_float_array(x, "x")
+    scale, zero_point = _first_level(x, spec)
+    if spec.double_quant:
+        scale = double_quantize_params(scale, spec.axis % x.ndim)[0]
+    return scale, zero_point
+
+
+def _first_level(x: np.ndarray, spec: QuantSpec) -> tuple[np.ndarray, np.ndarray]:
+    """``(scale, zero_point)`` of every block, the scales in ``spec.scale_dtype`` (before any double quantization)."""
     block = spec.block_shape(x.shape)
     xb = to_blocks(x, block)
     if spec.format == "ternary" and spec.clip == "minmax":

@@ -32,11 +32,17 @@ from __future__ import annotations
 import numpy as np
 
 from .rounding import round_values
+from .mx import shared_exponent
+from .scale_formats import scale_format
 from .spec import QuantSpec
 
 
-def store_scale(scale: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """Cast float64 ``scale`` to the storage ``dtype``, rounding up and replacing 0 with 1.
+def store_scale(scale: np.ndarray, dtype) -> np.ndarray:
+    """Round float64 ``scale`` up to the scale format ``dtype`` (a dtype, a name such as ``"bfloat16"``
+    or ``"e8m0"``, or a ``ScaleFormat``), replacing 0 with 1.
+
+    Returns the values in the format's ``value_dtype`` (float16 for float16; float32 for bfloat16
+    and E8M0, which NumPy has no dtype for: the values are exactly representable in the format).
 
     Raises
     ------
@@ -45,18 +51,17 @@ def store_scale(scale: np.ndarray, dtype: np.dtype) -> np.ndarray:
     """
     scale = np.asarray(scale, dtype=np.float64)
     scale = np.where(scale == 0, 1.0, scale)
-    limit = float(np.finfo(dtype).max)
-    if np.any(scale > limit):
-        raise ValueError(
-            f"a scale of {float(scale.max()):.4g} overflows scale_dtype={np.dtype(dtype).name} "
-            f"(largest {limit:.4g}); use scale_dtype=np.float32 for inputs this large"
-        )
-    with np.errstate(under="ignore"):  # a scale below the dtype's subnormals: rounded up next
-        stored = scale.astype(dtype)
-    shrunk = stored.astype(np.float64) < scale
-    if np.any(shrunk):
-        stored = np.where(shrunk, np.nextafter(stored, np.asarray(np.inf, dtype)), stored)
-    return stored.astype(dtype, copy=False)
+    return scale_format(dtype).round_up(scale)
+
+
+def mx_scale(lo, hi, spec: QuantSpec) -> np.ndarray:
+    """The OCP MX shared scale ``2^(floor(log2 amax) - emax_elem)`` (clamped to E8M0's range), float32.
+
+    A block of zeros gets the smallest scale, ``2^-127`` (``miniquant.quant.mx``).
+    """
+    amax = np.maximum(np.asarray(hi, dtype=np.float64), -np.asarray(lo, dtype=np.float64))
+    with np.errstate(under="ignore"):
+        return np.ldexp(1.0, shared_exponent(amax, spec.element.emax)).astype(np.float32)
 
 
 def scale_from_range(lo: np.ndarray, hi: np.ndarray, spec: QuantSpec) -> tuple[np.ndarray, np.ndarray]:
@@ -70,6 +75,9 @@ def scale_from_range(lo: np.ndarray, hi: np.ndarray, spec: QuantSpec) -> tuple[n
     lo = np.minimum(np.asarray(lo, dtype=np.float64), 0.0)
     hi = np.maximum(np.asarray(hi, dtype=np.float64), 0.0)
     qmin, qmax = spec.qmin, spec.qmax
+    if spec.is_mx:                    # OCP MX: a power of two from the absmax's exponent (may saturate)
+        scale = mx_scale(lo, hi, spec)
+        return scale, np.zeros(scale.shape, dtype=np.int32)
     if spec.format != "int":          # an element format: the range's absmax lands on its largest value
         scale = store_scale(np.maximum(hi, -lo) / spec.element.max, spec.scale_dtype)
         return scale, np.zeros(scale.shape, dtype=np.int32)

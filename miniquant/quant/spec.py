@@ -9,21 +9,14 @@ import numpy as np
 from ._checks import _short, check_bits, check_choice, check_positive_int
 from .blocks import GRANULARITIES, block_shape
 from .elements import FORMATS
+from .mx import MX_BLOCK, MX_FORMATS
 from .ranges import SCHEMES, integer_range
 from .rounding import ROUNDINGS
+from .scale_formats import SCALE_FORMATS, ScaleFormat, scale_format
 
 CLIPS = ("minmax", "percentile", "mse")
-SCALE_DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
-
-
-def _check_scale_dtype(scale_dtype) -> np.dtype:
-    try:
-        dt = np.dtype(scale_dtype)
-    except TypeError:
-        raise TypeError(f"scale_dtype must be a NumPy float dtype, got {_short(scale_dtype)}") from None
-    if dt not in SCALE_DTYPES:
-        raise ValueError(f"scale_dtype must be float16, float32 or float64, got {dt}")
-    return dt
+#: Every ``format=`` a QuantSpec accepts: the integer grid, the element formats and the MX block formats.
+ALL_FORMATS = ("int",) + tuple(sorted(FORMATS)) + tuple(sorted(MX_FORMATS))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,8 +40,10 @@ class QuantSpec:
     rounding : {"half_even", "half_away", "stochastic"}
     clip : {"minmax", "percentile", "mse"}
         How each block's range is chosen (see ``miniquant.quant.clipping``).
-    scale_dtype : dtype
-        Storage dtype of the scales: float16, float32 (default) or float64.
+    scale_dtype : dtype or str
+        How the scales are stored (``miniquant.quant.scale_formats``): float16, float32 (the
+        default), float64, ``"bfloat16"`` or ``"e8m0"`` (powers of two; the MX formats' scale and
+        their default). Held as a ``ScaleFormat``, which compares equal to its NumPy dtype.
     full_range : bool
         Symmetric only: also use the code ``-2**(bits-1)``.
     percentile : float
@@ -61,8 +56,13 @@ class QuantSpec:
         of ``miniquant.formats`` (``"nf4"``, ``"fp4_e2m1"``, ``"fp6_e2m3"``, ``"fp6_e3m2"``,
         ``"fp8_e4m3"``, ``"fp8_e5m2"``, ``"ternary"``): ``x_hat = table[code] * scale``, symmetric, one
         scale per block (the block's absmax over the format's largest value; mean ``|x|`` for ternary,
-        as BitNet b1.58 does), the format's own rounding (ties as the format says).
-
+        as BitNet b1.58 does), the format's own rounding (ties as the format says). Or an OCP MX
+        block format (``"mxfp8"``, ``"mxfp6"``, ``"mxfp6_e3m2"``, ``"mxfp4"``, ``"mxint8"``): its
+        element, blocks of 32 along ``axis`` (implied) and E8M0 scales chosen by the spec's rule
+        ``2^(floor(log2 amax) - emax_elem)`` (``miniquant.quant.mx``).
+    double_quant : bool
+        Quantize the block scales in turn (QLoRA): 8-bit e4m3 codes with a float32 scale per 256
+        of them (``miniquant.quant.double_quant``); ``scale_dtype`` must then be float32.
     Examples
     --------
     >>> spec = QuantSpec(bits=4, group_size=32)
@@ -79,18 +79,23 @@ class QuantSpec:
     axis: int = 0
     rounding: str = "half_even"
     clip: str = "minmax"
-    scale_dtype: np.dtype = np.dtype(np.float32)
+    scale_dtype: ScaleFormat | None = None
     full_range: bool = False
     percentile: float = 99.9
     seed: int | None = None
     format: str = "int"
+    double_quant: bool = False
 
     def __post_init__(self):
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 (frozen)
+        if not isinstance(self.format, str) or self.format not in ALL_FORMATS:
+            raise ValueError(f"format must be one of {list(ALL_FORMATS)}, got {_short(self.format)}")
+        if self.format in MX_FORMATS:
+            self._check_mx(set_)
+        elif self.scale_dtype is None:
+            set_("scale_dtype", SCALE_FORMATS["float32"])
         if self.format != "int":
-            if self.format not in FORMATS:
-                raise ValueError(f"format must be one of {['int'] + sorted(FORMATS)}, got {_short(self.format)}")
-            width = FORMATS[self.format].bits
+            width = self.element.bits
             if self.bits is not None and self.bits != width:
                 raise ValueError(f"format {self.format!r} has {width}-bit codes, got bits={_short(self.bits)}")
             set_("bits", width)
@@ -123,7 +128,19 @@ class QuantSpec:
             raise TypeError(f"axis must be an integer, got {_short(self.axis)}")
         check_choice(self.rounding, "rounding", ROUNDINGS)
         check_choice(self.clip, "clip", CLIPS)
-        set_("scale_dtype", _check_scale_dtype(self.scale_dtype))
+        set_("scale_dtype", scale_format(self.scale_dtype))
+        if not isinstance(self.double_quant, (bool, np.bool_)):
+            raise TypeError(f"double_quant must be True or False, got {_short(self.double_quant)}")
+        set_("double_quant", bool(self.double_quant))
+        if self.double_quant:
+            if self.format in MX_FORMATS:
+                raise ValueError(f"format {self.format!r} stores its scales as E8M0 bytes already: double_quant=True "
+                                 "does not apply")
+            if self.scale_dtype != np.float32:
+                raise ValueError(f"double_quant=True stores float32 second-level scales: scale_dtype must be float32, "
+                                 f"got {self.scale_dtype.name}")
+            if self.granularity == "tensor":
+                raise ValueError("double_quant=True quantizes many block scales: granularity='tensor' has one")
         if not isinstance(self.full_range, (bool, np.bool_)):
             raise TypeError(f"full_range must be True or False, got {_short(self.full_range)}")
         if self.full_range and self.scheme == "asymmetric":
@@ -132,6 +149,29 @@ class QuantSpec:
             raise ValueError(f"percentile must be a number in (50, 100], got {_short(self.percentile)}")
         if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, numbers.Integral)):
             raise TypeError(f"seed must be an integer or None, got {_short(self.seed)}")
+
+    def _check_mx(self, set_) -> None:
+        """An MX format fixes blocks of 32 along ``axis`` and E8M0 scales: fill them in, refuse others."""
+        if self.granularity not in (None, "group") or self.group_size not in (None, MX_BLOCK):
+            got = f"group_size={self.group_size!r}" if self.group_size not in (None, MX_BLOCK) else \
+                f"granularity={self.granularity!r}"
+            raise ValueError(f"format {self.format!r} uses blocks of {MX_BLOCK} along the axis (OCP MX): {got} "
+                             f"does not apply (leave it out, or give group_size={MX_BLOCK})")
+        set_("granularity", "group")
+        set_("group_size", MX_BLOCK)
+        if self.scale_dtype is None:
+            set_("scale_dtype", SCALE_FORMATS["e8m0"])
+        elif scale_format(self.scale_dtype) != "e8m0":
+            raise ValueError(f"format {self.format!r} stores E8M0 scales (OCP MX): scale_dtype="
+                             f"{scale_format(self.scale_dtype).name} does not apply")
+        if self.clip != "minmax":
+            raise ValueError(f"format {self.format!r} chooses its shared exponent from the block's absmax (OCP MX): "
+                             f"clip={self.clip!r} does not apply")
+
+    @property
+    def is_mx(self) -> bool:
+        """Whether ``format`` is an OCP MX block format (E8M0 exponent per 32 elements, the spec's scale rule)."""
+        return self.format in MX_FORMATS
 
     @property
     def qmin(self) -> int:
@@ -155,7 +195,9 @@ class QuantSpec:
     @property
     def element(self):
         """The element format (``miniquant.formats.get(format)``), or ``None`` for ``"int"``."""
-        return None if self.format == "int" else FORMATS[self.format]
+        if self.format == "int":
+            return None
+        return MX_FORMATS[self.format].element if self.format in MX_FORMATS else FORMATS[self.format]
 
     def block_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
         """The block sharing one ``(scale, zero_point)`` in an array of ``shape``."""
@@ -196,8 +238,10 @@ def spec_to_dict(spec: QuantSpec) -> dict:
     >>> spec_from_dict(d) == QuantSpec(bits=4, group_size=32, scale_dtype=np.float16)
     True
     """
-    d = dataclasses.asdict(spec)
+    d = {name: getattr(spec, name) for name in SPEC_FIELDS}
     d["scale_dtype"] = spec.scale_dtype.name
+    if not d["double_quant"]:
+        del d["double_quant"]             # files written before double quantization read the same
     return d
 
 

@@ -40,7 +40,7 @@ def test_bad_arrays_are_refused(x, error, match):
         (dict(bits=4, granularity="group"), ValueError, r"group_size is required"),
         (dict(bits=4, granularity="channel", group_size=4), ValueError, r"group_size=4 only applies"),
         (dict(bits=4, axis=2), ValueError, r"axis 2 is out of range"),
-        (dict(bits=4, scale_dtype=np.int8), ValueError, r"scale_dtype must be float16, float32 or float64, got int8"),
+        (dict(bits=4, scale_dtype=np.int8), ValueError, r"scale_dtype must be one of float16, float32, float64, bfloat16 or e8m0, got int8"),
         (dict(bits=4, scale_dtype="nonsense"), TypeError, r"scale_dtype must be a NumPy float dtype"),
         (dict(bits=4, scheme="asymmetric", full_range=True), ValueError, r"full_range=True applies to the symmetric"),
         (dict(bits=4, percentile=10), ValueError, r"percentile must be a number in \(50, 100\], got 10"),
