@@ -4,13 +4,15 @@ For a ``QTensor`` of ``n`` elements in ``n_blocks`` blocks, computed from its sh
 spec alone (not from the stored arrays, so that a test can hold the two against each other)::
 
     payload bits     = 8 * ceil(n * bits / 8)             packed codes, padded to a byte
-    scale bits       = n_blocks * bits_of(scale_dtype)
+    scale bits       = n_blocks * bits_of(scale_dtype)    float16 16, bfloat16 16, E8M0 8, ...
+                     = n_blocks * 8 + (n_blocks / 256) * 32   with double quantization (two levels)
     zero-point bits  = 8 * ceil(n_blocks * bits / 8)      asymmetric only, packed at ``bits``
     bits per weight  = (payload + scale + zero point) / n
 
 so 4-bit symmetric group 32 with float16 scales costs ``4 + 16/32 = 4.5`` bits per weight,
-and 4-bit asymmetric group 128 with a float16 scale and a 4-bit zero point costs
-``4 + 16/128 + 4/128 = 4.15625``. A plain float array costs its ``nbytes``. A
+4-bit asymmetric group 128 with a float16 scale and a 4-bit zero point costs
+``4 + 16/128 + 4/128 = 4.15625``, MXFP4 ``4 + 8/32 = 4.25`` and NF4 in groups of 64 with
+float32 scales ``4 + 32/64 = 4.5``, or ``4 + 8/64 + 32/(64*256) = 4.127`` double-quantized. A plain float array costs its ``nbytes``. A
 ``MixedInt8Tensor`` (LLM.int8()) costs its int8 part as above plus ``float bits`` = 32 per element
 of its float outlier rows and 32 per stored outlier index. Shape and spec
 metadata (a few dozen bytes per tensor) are not counted. Tests: ``tests/eval/test_memory.py``.
@@ -24,6 +26,7 @@ import numpy as np
 
 from ..mixed import MixedInt8Tensor
 from ..packing import packed_nbytes
+from ..quant.double_quant import DOUBLE_QUANT_BLOCK
 from ..tensor import QTensor
 
 
@@ -65,11 +68,13 @@ def describe_storage(obj) -> str:
         return f"{inner} +{obj.outlier_index.size}/{obj.shape[0]} f32"
     if isinstance(obj, QTensor):
         s = obj.spec
-        gran = s.granularity_label
+        scales = "dq" if s.double_quant else {"bfloat16": "bf16"}.get(s.scale_dtype.name, s.scale_dtype.name.replace("float", "f"))
+        if s.is_mx:
+            return s.format
         if s.format != "int":
-            return f"{s.format} {gran} {s.scale_dtype.name.replace('float', 'f')}"
+            return f"{s.format} {s.granularity_label} {scales}"
         scheme = "sym" if s.scheme == "symmetric" else "asym"
-        return f"int{s.bits} {scheme} {gran} {s.scale_dtype.name.replace('float', 'f')}"
+        return f"int{s.bits} {scheme} {s.granularity_label} {scales}"
     return np.asarray(obj).dtype.name
 
 
@@ -85,7 +90,10 @@ def ledger_row(obj, name: str = "") -> LedgerRow:
         n = obj.size
         n_blocks = n // int(np.prod(obj.block_shape))
         payload = 8 * packed_nbytes(n, spec.bits)
-        scale = n_blocks * 8 * spec.scale_dtype.itemsize
+        if spec.double_quant:         # e4m3 codes + one float32 second-level scale per 256 of them
+            scale = n_blocks * 8 + (n_blocks // DOUBLE_QUANT_BLOCK) * 32
+        else:
+            scale = n_blocks * spec.scale_dtype.bits
         zero_point = 8 * packed_nbytes(n_blocks, spec.bits) if spec.scheme == "asymmetric" else 0
         return LedgerRow(name, obj.shape, describe_storage(obj), n, payload, scale, zero_point)
     arr = np.asarray(obj)

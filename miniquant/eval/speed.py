@@ -23,7 +23,9 @@ import time
 import numpy as np
 
 from ..kernels import HAS_VNNI, PREFILL_M, qmatmul, w4a8_matmul, w8a8_matmul
+from ..kernels._jit import HAS_AVX512
 from ..kernels.matmul import fused_matmul
+from ..kernels.tables import table_kernel_for
 from ..kernels.operands import weight_operands
 from ..kernels.tiled import tiled_matmul
 from ..nn.gpt import expected_shapes
@@ -59,7 +61,18 @@ FORMATS = (
     ("w8a8 channel", dict(bits=8, granularity="channel", kernel="w8a8")),
     ("w4a8 g32 f16", dict(bits=4, group_size=32, scale_dtype=np.float16, kernel="w4a8")),
     ("w4a8 g128 f16", dict(bits=4, group_size=128, scale_dtype=np.float16, kernel="w4a8")),
+    ("int4 g64 f16", dict(bits=4, group_size=64, scale_dtype=np.float16)),
+    ("nf4 g64 f16", dict(format="nf4", group_size=64, scale_dtype=np.float16)),
+    ("fp4 g32 f16", dict(format="fp4_e2m1", group_size=32, scale_dtype=np.float16)),
+    ("mxfp4", dict(format="mxfp4")),
+    ("fp8_e4m3 channel", dict(format="fp8_e4m3", granularity="channel")),
+    ("fp8_e5m2 channel", dict(format="fp8_e5m2", granularity="channel")),
+    ("mxfp8", dict(format="mxfp8")),
 )
+#: Table-format kernels against the integer kernel they should cost about as much as: ``(candidate, baseline)``
+#: labels of ``FORMATS``, timed side by side (``bench_pairs``); the issue's targets are ratios of at least 0.9.
+PAIRS = (("nf4 g64 f16", "int4 g64 f16"), ("fp4 g32 f16", "int4 g32 f16"), ("mxfp4", "int4 g32 f16"),
+         ("fp8_e4m3 channel", "int8 channel"), ("fp8_e5m2 channel", "int8 channel"), ("mxfp8", "int8 channel"))
 #: The kernels a format names (``kernel=`` in ``FORMATS``; default ``"qmatmul"``).
 KERNELS = {"qmatmul": qmatmul, "w8a8": w8a8_matmul, "w4a8": w4a8_matmul}
 
@@ -144,11 +157,40 @@ def bench_shape(shape, formats=FORMATS, *, bandwidth: float, rounds: int = 3, re
         qt = quantize(w, **options)
         result = compare(lambda: x @ w, lambda: KERNELS[kernel](x, qt), rounds=rounds, reps=reps,
                          before=evict_caches if cold else None)
-        path = kernel_path(kernel, M)
+        path = kernel_path(kernel, M) if qt.spec.format == "int" else table_path(qt, M)
         gbps = qt.nbytes / result["t_kernel"] / 1e9
         records.append(BenchRecord(shape, label, path, qt.nbytes, result["t_baseline"] * 1e3, result["t_kernel"] * 1e3,
                                    result["ratio"], gbps, gbps / bandwidth))
     return records
+
+
+def bench_pairs(shape=(1, 4096, 4096), pairs=PAIRS, *, rounds: int = 3, reps: int = 10, seed: int = 0,
+                cold: bool = False) -> list[dict]:
+    """Each ``(candidate, baseline)`` of ``pairs`` timed side by side on one shape: ``ratio = t_baseline / t_candidate``.
+
+    A ratio of 1 means the table kernel costs what the integer kernel costs; 0.9 is 10 % slower.
+    """
+    M, K, N = shape
+    rng = np.random.default_rng(seed)
+    w = rng.standard_normal((K, N), dtype=np.float32)
+    x = rng.standard_normal((M, K), dtype=np.float32)
+    options = dict(FORMATS)
+    made = {label: quantize(w, **options[label]) for pair in pairs for label in pair}
+    rows = []
+    for candidate, baseline in pairs:
+        qc, qb = made[candidate], made[baseline]
+        result = compare(lambda: qmatmul(x, qb), lambda: qmatmul(x, qc), rounds=rounds, reps=reps,
+                         before=evict_caches if cold else None)
+        rows.append({"shape": shape, "candidate": candidate, "baseline": baseline, "t_candidate_ms": result["t_kernel"] * 1e3,
+                     "t_baseline_ms": result["t_baseline"] * 1e3, "ratio": result["ratio"]})
+    return rows
+
+
+def table_path(qt, M: int) -> str:
+    """Which path ``qmatmul`` runs for an element-format weight and ``M`` rows, as the benchmark table names it."""
+    if M >= PREFILL_M or table_kernel_for(qt) is None:
+        return "dequant+BLAS"
+    return "table AVX-512" if HAS_AVX512 else "table loop"
 
 
 def kernel_path(kernel: str, M: int) -> str:
@@ -259,8 +301,9 @@ def run_benchmark(shapes=None, *, quick: bool = False, rounds: int = 3, reps: in
             progress(shape)
     k = 1024 if quick else 4096
     cross = crossover(k, k, ms=(1, 4, 16, 64) if quick else (1, 2, 4, 8, 16, 32, 64), reps=reps)
+    pairs = bench_pairs((1, k, k), rounds=rounds, reps=reps, cold=cold)
     return {"bandwidth_gbps": bandwidth, "cold": cold, "records": [dataclasses.asdict(r) for r in records],
-            "crossover_k": k, "crossover": cross, "interleaved": interleaved_cost(k, k),
+            "pairs": pairs, "crossover_k": k, "crossover": cross, "interleaved": interleaved_cost(k, k),
             "compile": compile_times() if compile_time else None}
 
 
@@ -271,6 +314,11 @@ def format_benchmark(result: dict) -> str:
         lines.append(f"cold caches: {EVICT_BYTES // 2**20} MB of other data are read before every timed call")
     lines.append(format_records([BenchRecord(**r) for r in result["records"]], result["bandwidth_gbps"]))
     k = result["crossover_k"]
+    if result.get("pairs"):
+        lines.append(f"\ntable kernels against their integer twins, side by side (1 x {k} x {k}; ratio = t_twin / t_table):")
+        for row in result["pairs"]:
+            lines.append(f"  {row['candidate']:<17} {row['t_candidate_ms']:8.3f} ms   {row['baseline']:<13} "
+                         f"{row['t_baseline_ms']:8.3f} ms   ratio {row['ratio']:.2f}")
     lines.append(f"\nfused kernel vs tile+BLAS, 4-bit g32, K = N = {k} (the library switches at M = {PREFILL_M}):")
     for row in result["crossover"]:
         lines.append(f"  M = {row['M']:>3}: fused {row['fused_ms']:8.3f} ms   tile+BLAS {row['tiled_ms']:8.3f} ms   -> {row['faster']}")

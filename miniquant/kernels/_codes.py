@@ -41,10 +41,16 @@ def code_at(packed, i, bits):
     return (v >> shift) & ((1 << bits) - 1)
 
 
+#: Every E8M0 byte decoded: ``2^(b - 127)`` as float32 (``2^-127`` is a float32 subnormal, exact); 0xFF (NaN) never occurs.
+E8M0_TABLE = np.append(np.ldexp(1.0, np.arange(255) - 127), np.nan).astype(np.float32)
+
+
 def scale_value(scales, i):
-    """Scale number ``i`` as float32: ``scales`` holds float32 values or float16 bits (``uint16``)."""
+    """Scale number ``i`` as float32: ``scales`` holds float32 values, float16 bits (``uint16``) or E8M0 bytes (``uint8``)."""
     if scales.dtype == np.uint16:
         return half_to_float(scales[i])
+    if scales.dtype == np.uint8:
+        return E8M0_TABLE[scales[i]]
     return np.float32(scales[i])
 
 
@@ -70,6 +76,8 @@ HALF_TABLE = np.arange(2**16, dtype=np.uint32).astype(np.uint16).view(np.float16
 def _scale_value(scales, i):
     if scales.dtype.bitwidth == 16:
         return lambda scales, i: HALF_TABLE[scales[i]]
+    if scales.dtype.bitwidth == 8:
+        return lambda scales, i: E8M0_TABLE[scales[i]]
     return lambda scales, i: np.float32(scales[i])
 
 

@@ -84,6 +84,21 @@ def threads_for(work: int):
         _numba.set_num_threads(previous)
 
 
+def _compiles_for(*names: str) -> bool:
+    """Whether Numba compiles for a CPU with every one of the LLVM features ``names`` (see ``_compiles_for_vnni``)."""
+    if _numba is None or not NUMBA_AVAILABLE:
+        return False
+    from numba.core import config
+
+    if config.CPU_NAME not in (None, "host"):
+        wanted = config.CPU_FEATURES or ""
+        return all(f"+{name}" in wanted for name in names)
+    import llvmlite.binding as llvm
+
+    features = llvm.get_host_cpu_features()
+    return all(features.get(name, False) for name in names)
+
+
 def _compiles_for_vnni() -> bool:
     """Whether Numba compiles for a CPU with AVX-512 VNNI (``vpdpbusd``) and AVX-512 BW/VL.
 
@@ -92,18 +107,10 @@ def _compiles_for_vnni() -> bool:
     instruction directly (``simd.py``). Numba's cache is keyed by the CPU name and features,
     so a kernel cached with VNNI is never loaded on a CPU without it.
     """
-    if _numba is None or not NUMBA_AVAILABLE:
-        return False
-    from numba.core import config
-
-    if config.CPU_NAME not in (None, "host"):
-        wanted = config.CPU_FEATURES or ""
-        return all(f"+{name}" in wanted for name in ("avx512vnni", "avx512bw", "avx512vl"))
-    import llvmlite.binding as llvm
-
-    features = llvm.get_host_cpu_features()
-    return all(features.get(name, False) for name in ("avx512vnni", "avx512bw", "avx512vl"))
+    return _compiles_for("avx512vnni", "avx512bw", "avx512vl")
 
 
 #: True when the W4A8 kernel's integer dot product runs as AVX-512 VNNI instructions.
 HAS_VNNI = _compiles_for_vnni()
+#: True when the table kernels (``tables.py``) run as AVX-512 permutes and half-to-float conversions.
+HAS_AVX512 = _compiles_for("avx512f", "avx512bw")

@@ -25,6 +25,7 @@ from ..tensor import QTensor
 from ._jit import NUMBA_AVAILABLE, threads_for
 from .fused import FUSED_CHUNKS, fused_generic, fused_u4_for, fused_u8
 from .operands import check_activations, check_weight, group_sums, weight_operands
+from .tables import table_kernel_for, table_matmul, table_operands
 from .tiled import tiled_matmul
 
 BACKENDS = ("auto", "numpy", "numba")
@@ -80,7 +81,20 @@ def _run_fused(x2, xsum, op, common) -> None:
 
 
 def qmatmul_numba(x, qt: QTensor, *, prefill_m: int = PREFILL_M) -> np.ndarray:
-    """Numba paths: fused kernels below ``prefill_m`` rows of ``x``, dequantize-tile + BLAS from it on."""
+    """Numba paths: fused kernels below ``prefill_m`` rows of ``x``, dequantize-tile + BLAS from it on.
+
+    Element formats: the table kernels (``tables.py``) below ``prefill_m`` rows, else (and for formats
+    without a table kernel) the reference, which dequantizes once and calls BLAS.
+    """
+    if check_weight(qt).spec.format != "int":
+        K, N = qt.shape
+        x2, lead = check_activations(x, K)
+        y = None
+        if x2.shape[0] < prefill_m and table_kernel_for(qt) is not None:
+            y = table_matmul(x2, table_operands(qt))
+        if y is None:
+            y = x2 @ qt.dequantize()
+        return y.reshape(*lead, N)
     op = weight_operands(qt)
     x2, lead = check_activations(x, op.K)
     y = tiled_matmul(x2, op) if x2.shape[0] >= prefill_m else fused_matmul(x2, op)
@@ -96,8 +110,8 @@ def qmatmul(x, qt: QTensor, *, backend: str = "auto") -> np.ndarray:
         Activations; computed in float32.
     qt : QTensor
         A weight of shape ``(K, N)`` quantized along ``axis=0``: any bit-width 2-8, scheme,
-        granularity and scale dtype. Element formats (``spec.format``: NF4, FP8, ...) run the
-        NumPy reference (their table kernels are not written yet).
+        granularity and scale dtype, or an element or MX format (``spec.format``): NF4, FP4, FP8,
+        MXFP4 and MXFP8 have table kernels (``tables.py``), the others run the reference.
     backend : {"auto", "numpy", "numba"}
         ``"auto"`` uses Numba when it is available (``miniquant.kernels.NUMBA_AVAILABLE``).
 
@@ -116,8 +130,6 @@ def qmatmul(x, qt: QTensor, *, backend: str = "auto") -> np.ndarray:
     >>> bool(np.all(np.abs(y - x @ qt.dequantize()) <= qmatmul_tolerance(x, qt)))
     True
     """
-    if check_weight(qt).spec.format != "int":   # element formats (NF4, FP8, ...): the table path, in NumPy for now
-        return qmatmul_reference(x, qt)
     return (qmatmul_numba if use_numba(backend) else qmatmul_reference)(x, qt)
 
 

@@ -7,7 +7,9 @@ the block axis last (see ``miniquant.tensor``), so for output column ``n``:
   stored unsigned: ``u = code - qmin``;
 * its ``n_groups`` scales are ``scales[n*scale_stride + g]`` (``scale_stride`` is 0 for
   per-tensor, 1 for per-channel, ``K // G`` for groups): the stored float32 values, or the
-  stored float16 values read as raw ``uint16`` bits (Numba has no float16 on the CPU);
+  stored float16 values read as raw ``uint16`` bits (Numba has no float16 on the CPU); other
+  scale formats (float64, bfloat16, E8M0, two-level) are decoded to float32 on each call
+  (``n_groups * N`` values), except that the table kernels read E8M0 bytes as they are stored;
 * the weight is ``w[k, n] = (u - z) * s`` with the *effective zero point* ``z = zero_point - qmin``:
   ``zeros`` holds either the packed asymmetric zero points (``uint8``; ``qmin = 0``) or, when
   symmetric, a one-element float32 array with the constant ``-qmin``.
@@ -68,17 +70,31 @@ def weight_operands(qt: QTensor) -> WeightOperands:
         group_size, n_groups, stride = spec.group_size, K // spec.group_size, K // spec.group_size
     else:
         group_size, n_groups, stride = K, 1, (1 if spec.granularity == "channel" else 0)
-    flat_scale = qt.stored_scale.reshape(-1)
-    if flat_scale.dtype == np.float16:
-        scales = flat_scale.view(np.uint16)
-    else:
-        scales = flat_scale.astype(np.float32, copy=False)
+    scales = kernel_scales(qt)
     if spec.scheme == "asymmetric":
         zeros = qt.zero_point_packed
     else:
         zeros = np.array([-spec.qmin], dtype=np.float32)
     return WeightOperands(K=K, N=N, bits=spec.bits, group_size=group_size, n_groups=n_groups,
                           scale_stride=stride, packed=qt.packed, scales=scales, zeros=zeros)
+
+
+def kernel_scales(qt: QTensor, *, e8m0_bytes: bool = False) -> np.ndarray:
+    """The scales as the kernels read them (``_codes.scale_value``), flattened in storage order.
+
+    float32 as stored, float16 as its ``uint16`` bits, E8M0 as its bytes when ``e8m0_bytes`` (the
+    table kernels decode them with a 256-entry table); anything else decoded to float32.
+    """
+    spec = qt.spec
+    stored = qt.stored_scale.reshape(-1)
+    if not spec.double_quant:
+        if spec.scale_dtype == np.float32:
+            return stored
+        if spec.scale_dtype == np.float16:
+            return stored.view(np.uint16)
+        if e8m0_bytes and spec.scale_dtype == "e8m0":
+            return stored
+    return np.ascontiguousarray(np.moveaxis(qt.scale, qt.spec.axis, -1), dtype=np.float32).reshape(-1)
 
 
 def check_activations(x, K: int) -> tuple[np.ndarray, tuple[int, ...]]:

@@ -21,6 +21,7 @@ import numpy as np
 
 from ..nn.functional import ACTIVATIONS
 from ..quant import QuantSpec
+from ..quant.mx import MX_FORMATS
 from ..mixed import is_quantized_weight
 from .awq import AWQ_OPTIONS, check_awq_options
 from .gptq import GPTQ_OPTIONS, check_gptq_options
@@ -147,18 +148,24 @@ class Recipe:
         if changed:
             method += "(" + ",".join(f"{k}={v}" for k, v in changed.items()) + ")"
         kind = f"int{s.bits} {'sym' if s.scheme == 'symmetric' else 'asym'}" if s.format == "int" else s.format
-        return f"{kind} {gran}{clip}{extra}{method}{act}"
+        if s.is_mx:                       # blocks of 32 and E8M0 scales are the format's own
+            return f"{kind}{clip}{extra}{method}{act}"
+        scales = " dq" if s.double_quant else {"bfloat16": " bf16", "e8m0": " e8m0"}.get(s.scale_dtype.name, "")
+        return f"{kind} {gran}{scales}{clip}{extra}{method}{act}"
 
 
 def make_recipe(bits: int | None = None, *, format: str = "int", scheme: str = "symmetric", granularity: str | None = None, group_size: int | None = None,
-                clip: str = "minmax", scale_dtype="float16", protect=(), protect_bits: int | None = 8,
-                activations: str = "float", method: str = "rtn", **options) -> Recipe:
+                clip: str = "minmax", scale_dtype=None, double_quant: bool = False, protect=(),
+                protect_bits: int | None = 8, activations: str = "float", method: str = "rtn", **options) -> Recipe:
     """A recipe from plain options (what the CLI takes): the default ``keep``, plus ``protect``.
 
     ``granularity`` defaults to ``"group"`` when ``group_size`` is given, else ``"channel"``.
     Tensors matching a ``protect`` pattern get the same spec at ``protect_bits`` (``None``: float).
     ``method`` and its ``options`` as keywords (``damp=0.1``, ``act_order=True``): see ``METHODS``.
-    ``format`` names an element format (``"nf4"``, ``"fp8_e4m3"``, ...; ``bits`` then follows from it).
+    ``format`` names an element format (``"nf4"``, ``"fp8_e4m3"``, ...; ``bits`` then follows from it)
+    or an MX format (``"mxfp4"``: blocks of 32 and E8M0 scales, so no granularity).
+    ``scale_dtype`` defaults to float16, float32 with ``double_quant`` (QLoRA's second level) and E8M0
+    for the MX formats.
 
     Examples
     --------
@@ -176,11 +183,22 @@ def make_recipe(bits: int | None = None, *, format: str = "int", scheme: str = "
     'int3 sym channel gptq(act_order=True)'
     >>> make_recipe(format="nf4", group_size=64).label()
     'nf4 g64'
+    >>> make_recipe(format="nf4", group_size=64, double_quant=True).label()
+    'nf4 g64 dq'
+    >>> make_recipe(format="mxfp4").label()
+    'mxfp4'
     """
-    granularity = granularity or ("group" if group_size is not None else "channel")
+    mx = format in MX_FORMATS
+    if not mx:
+        granularity = granularity or ("group" if group_size is not None else "channel")
+    if scale_dtype is None and not mx:
+        scale_dtype = "float32" if double_quant else "float16"
     spec = QuantSpec(bits=bits, scheme=scheme, granularity=granularity, group_size=group_size, clip=clip,
-                     scale_dtype=scale_dtype, format=format)
-    protected = None if protect_bits is None else spec.replace(bits=protect_bits, format="int")
+                     scale_dtype=scale_dtype, format=format, double_quant=double_quant)
+    protected = None
+    if protect_bits is not None:   # protected matrices: the integer grid at protect_bits, single-level scales
+        protected = spec.replace(bits=protect_bits, format="int", double_quant=False,
+                                 scale_dtype="float16" if mx or double_quant else spec.scale_dtype)
     return Recipe(spec, overrides=tuple((pattern, protected) for pattern in protect), activations=activations,
                   method=method, options=options)
 

@@ -5,8 +5,12 @@ A checkpoint holds one array per weight, named as in ``gpt.expected_shapes``, pl
 command, seed, losses, the recipe) and, for a quantized model, which weights are ``QTensor``\\ s.
 A float weight is one float32 array. A quantized weight ``name`` is stored as the ``QTensor``
 holds it -- ``name@packed`` (uint8 bit stream), ``name@scale`` (the stored scales, e.g.
-float16) and, if asymmetric, ``name@zero_point`` (packed) -- with its shape and ``QuantSpec``
-in the header's ``"quantized"`` entry; so the file is about as small as the ledger says. An
+float16; bfloat16 as uint16 bits, E8M0 as bytes), if asymmetric ``name@zero_point`` (packed) and, if
+double-quantized, ``name@second_scale`` (float32) -- with its shape and ``QuantSpec`` in the header's
+``"quantized"`` entry; so the file is about as small as the ledger says. An element format's entry
+also holds its value ``table`` (``null`` for NaN and inf patterns), so that a reader without miniquant can
+decode the codes; on reading it must equal the library's table exactly (a tampered table or
+format name is refused). An
 LLM.int8() weight (``MixedInt8Tensor``) adds ``name@outlier_index`` (int32) and
 ``name@outlier_rows`` (float32) beside its int8 part, and ``"mixed": {"threshold", "n_outliers"}``
 to its entry (whose ``spec`` is that of the int8 part, ``null`` when every feature is float).
@@ -64,10 +68,14 @@ def save_checkpoint(path, config: GPTConfig, params: dict, meta: dict | None = N
                 arrays[f"{name}{PART_SEPARATOR}scale"] = inner.stored_scale
         elif isinstance(value, QTensor):
             quantized[name] = {"shape": list(value.shape), "spec": spec_to_dict(value.spec)}
+            if value.spec.element is not None:
+                quantized[name]["table"] = _table_record(value.spec)
             arrays[f"{name}{PART_SEPARATOR}packed"] = value.packed
             arrays[f"{name}{PART_SEPARATOR}scale"] = value.stored_scale
             if value.zero_point_packed is not None:
                 arrays[f"{name}{PART_SEPARATOR}zero_point"] = value.zero_point_packed
+            if value.second_scale is not None:
+                arrays[f"{name}{PART_SEPARATOR}second_scale"] = value.second_scale
         else:
             arrays[name] = np.asarray(value, dtype=np.float32)
     header = {"config": dataclasses.asdict(config), "meta": meta or {}}
@@ -76,6 +84,21 @@ def save_checkpoint(path, config: GPTConfig, params: dict, meta: dict | None = N
     text = json.dumps(header, allow_nan=False)
     with atomic_write(path) as fh:
         np.savez(fh, __header__=np.array(text), **arrays)
+
+
+def _table_record(spec) -> list:
+    """The element format's value of every code, as JSON (``None`` for NaN and inf patterns; floats are exact in JSON)."""
+    return [float(v) if np.isfinite(v) else None for v in spec.element.table]
+
+
+def _check_table(spec, entry) -> None:
+    """A stored value table must be the library's own for ``spec.format``."""
+    if "table" not in entry:
+        raise ValueError(f"format {spec.format!r} needs its value table in the header entry")
+    stored = entry["table"]
+    if not isinstance(stored, list) or stored != _table_record(spec):
+        raise ValueError(f"its value table does not match format {spec.format!r} (tampered, or another format's); "
+                         "refusing to decode its codes with a different table")
 
 
 def _read_qtensor(path, data, name: str, entry):
@@ -98,7 +121,11 @@ def _read_qtensor(path, data, name: str, entry):
             threshold = float("inf") if mixed["threshold"] is None else float(mixed["threshold"])
             return MixedInt8Tensor(index, part("outlier_rows"), inner, shape, threshold)
         spec = spec_from_dict(entry["spec"])
-        qt = QTensor(part("packed"), part("scale"), part("zero_point"), shape, spec)
+        if spec.element is not None:
+            _check_table(spec, entry)
+        elif "table" in entry:
+            raise ValueError("it holds a value table but its format is 'int'")
+        qt = QTensor(part("packed"), part("scale"), part("zero_point"), shape, spec, second_scale=part("second_scale"))
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"{path}: quantized weight {name!r} is corrupt: {exc}") from None
     return qt

@@ -1,0 +1,365 @@
+"""Fused decode kernels for codebook and minifloat weights: NF4, FP4, FP8 and the MX formats built on them.
+
+An element-format weight stores codes that index a table (``miniquant.quant.elements``):
+``w[k, n] = table[code[k, n]] * s[n, g(k)]``. Two kernel families compute
+``y[m, n] = sum_g s[n, g] * sum_{k in g} x[m, k] * table[code]`` without building ``w``:
+
+* **4-bit tables** (``nf4``, ``fp4_e2m1``, ``mxfp4``): two codes per byte (code ``2j`` in the low
+  nibble). A 16-entry float32 table is exactly one 512-bit register, so on AVX-512 each nibble is
+  looked up with one permute (``vpermps``: 16 look-ups per instruction, ``_make_t4_dot``); a table
+  load in a plain loop becomes a gather, which ran 3-4x slower than the integer kernel (measured
+  here: 10-16 ms against 3 ms for 1 x 4096 x 4096).
+* **FP8** (``fp8_e4m3``, ``fp8_e5m2``, ``mxfp8``): every e5m2 byte is the top byte of a float16, and an
+  e4m3 byte ``s eeee mmm`` placed as float16 bits ``s 0 eeee mmm 0000000`` is its value divided by
+  256 -- subnormals included, since both formats' subnormals line up -- so a byte becomes float32 by a
+  shift (and a mask) and the hardware's half-to-float conversion (``vcvtph2ps``); e4m3's factor 256 is
+  moved onto ``x`` once per call (``x * 256``, exact: a power of two), so the loop is the same for
+  both kinds (``_make_f8_dot4``; four weight columns share each load of ``x``). A 256-entry table A 256-entry table
+  in a plain loop is again a gather.
+
+Scales are read per group as stored (``_codes.scale_value``): float32, float16 bits, or E8M0 bytes
+through a 256-entry table (the MX formats); other scale formats are decoded once per call.
+
+Every fast dot product has a plain-loop twin (``t4_dot_loop``, ``f8_dot4_loop``) that is its
+specification and the path on CPUs without AVX-512 (``_jit.HAS_AVX512``) and under
+``NUMBA_DISABLE_JIT=1``. Formats without a kernel here (``fp6_*``, ``ternary``, ``mxfp6``,
+``mxint8``) and large ``M`` (prefill) run ``qmatmul_reference``.
+
+Tolerance: as ``matmul.qmatmul_tolerance`` (float32 sums in any order, ``fastmath``). Tests:
+``tests/kernels/test_tables.py``.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from ..tensor import QTensor
+from ._codes import scale_value
+from ._jit import HAS_AVX512, intrinsic, jit_fast, jit_inline, overload, prange
+from .operands import check_weight, kernel_scales
+
+#: Which kernel serves a format: ``"t4"`` (16-entry table), ``"e4m3"`` or ``"e5m2"`` (FP8 bytes).
+TABLE_KERNELS = {"nf4": "t4", "fp4_e2m1": "t4", "mxfp4": "t4", "fp8_e4m3": "e4m3", "mxfp8": "e4m3", "fp8_e5m2": "e5m2"}
+#: How an FP8 kind's bytes become float16 bits: ``(shift, mask)`` of ``(int16(int8 byte) << shift) & mask``,
+#: and the power of two the float16 value must be multiplied by to be the byte's value.
+_F8_BITS = {"e4m3": (7, 0xBFFF, 256.0), "e5m2": (8, 0xFFFF, 1.0)}
+#: Above this ``max |x|``, ``x * 256`` could overflow float32: e4m3 then runs the reference.
+_E4M3_X_LIMIT = float(np.finfo(np.float32).max) / 512
+
+
+@dataclasses.dataclass(frozen=True)
+class TableOperands:
+    """What the table kernels read from a ``(K, N)`` element-format weight (see the module docstring)."""
+
+    K: int
+    N: int
+    kind: str
+    group_size: int
+    n_groups: int
+    scale_stride: int
+    rows: np.ndarray       # t4: uint8 (N, K // 2); FP8: int8 (N, K), the bytes as stored
+    scales: np.ndarray
+    table: np.ndarray      # t4: every code's value; FP8: every byte's value / factor (the NaN patterns as 0)
+    factor: float          # what x is multiplied by before the FP8 loop (256 for e4m3, else 1)
+
+
+def table_kernel_for(qt: QTensor) -> str | None:
+    """The kernel that multiplies ``qt`` (``"t4"``, ``"e4m3"``, ``"e5m2"``), or ``None`` if it needs the reference."""
+    spec = check_weight(qt).spec
+    kind = TABLE_KERNELS.get(spec.format)
+    K = qt.shape[0]
+    group = spec.group_size if spec.granularity == "group" else K
+    if kind == "t4" and (K % 2 or group % 2):
+        return None          # a row or a group would start inside a byte
+    return kind
+
+
+def table_operands(qt: QTensor) -> TableOperands:
+    """Views of ``qt``'s stored arrays for its table kernel (``ValueError`` if it has none)."""
+    kind = table_kernel_for(qt)
+    if kind is None:
+        raise ValueError(f"format {qt.spec.format!r} with shape {qt.shape} has no table kernel; qmatmul runs the reference")
+    spec = qt.spec
+    K, N = qt.shape
+    if spec.granularity == "group":
+        group_size, n_groups, stride = spec.group_size, K // spec.group_size, K // spec.group_size
+    else:
+        group_size, n_groups, stride = K, 1, (1 if spec.granularity == "channel" else 0)
+    factor = 1.0 if kind == "t4" else _F8_BITS[kind][2]
+    values = spec.element.table
+    table = np.where(np.isfinite(values), values / factor, 0).astype(np.float32)
+    rows = qt.packed.reshape(N, K // 2) if kind == "t4" else qt.packed.reshape(N, K).view(np.int8)
+    return TableOperands(K=K, N=N, kind=kind, group_size=group_size, n_groups=n_groups, scale_stride=stride,
+                         rows=rows, scales=kernel_scales(qt, e8m0_bytes=True), table=table, factor=factor)
+
+
+# -- the dot products: plain loops (the specification) ------------------------------------------
+@jit_inline
+def t4_dot_loop(row, xe, xo, j0, nbytes, table):
+    """``sum over j0 <= j < j0 + nbytes of table[row[j] & 15] * xe[j] + table[row[j] >> 4] * xo[j]`` (float32)."""
+    r = row[j0:j0 + nbytes]
+    e = xe[j0:j0 + nbytes]
+    o = xo[j0:j0 + nbytes]
+    acc = np.float32(0.0)
+    for j in range(nbytes):
+        b = np.int32(r[j])
+        acc += table[b & 15] * e[j] + table[b >> 4] * o[j]
+    return acc
+
+
+@jit_inline
+def f8_dot4_loop(r0, r1, r2, r3, x, k0, n, table):
+    """Four FP8 rows (int8 views of the bytes) against ``x[k0 : k0 + n]``: ``sum_k table[byte] * x[k]`` each
+    (``table``: the bytes' values divided by the factor that ``x`` was multiplied by)."""
+    q0 = r0[k0:k0 + n]
+    q1 = r1[k0:k0 + n]
+    q2 = r2[k0:k0 + n]
+    q3 = r3[k0:k0 + n]
+    xs = x[k0:k0 + n]
+    a0 = np.float32(0.0)
+    a1 = np.float32(0.0)
+    a2 = np.float32(0.0)
+    a3 = np.float32(0.0)
+    for k in range(n):
+        xv = xs[k]
+        a0 += table[np.int32(q0[k]) & 255] * xv
+        a1 += table[np.int32(q1[k]) & 255] * xv
+        a2 += table[np.int32(q2[k]) & 255] * xv
+        a3 += table[np.int32(q3[k]) & 255] * xv
+    return a0, a1, a2, a3
+
+
+# -- the same with AVX-512 (LLVM IR through Numba's @intrinsic) -----------------------------------
+def _pointer(context, builder, array_type, array, index, vector_type):
+    """LLVM pointer to ``array[index]`` typed as a pointer to ``vector_type`` (for unaligned vector loads)."""
+    data = context.make_array(array_type)(context, builder, array).data
+    return builder.bitcast(builder.gep(data, [index]), vector_type.as_pointer())
+
+
+def _lane_sum(builder, acc, lanes: int):
+    """The float32 sum of a vector's lanes (a shuffle tree)."""
+    from llvmlite import ir
+
+    idx = ir.VectorType(ir.IntType(32), 16)
+    if lanes == 32:
+        lo = builder.shuffle_vector(acc, acc, ir.Constant(idx, list(range(16))))
+        hi = builder.shuffle_vector(acc, acc, ir.Constant(idx, list(range(16, 32))))
+        acc = builder.fadd(lo, hi)
+    for step in (8, 4, 2, 1):
+        acc = builder.fadd(acc, builder.shuffle_vector(acc, acc, ir.Constant(idx, [i ^ step for i in range(16)])))
+    return builder.extract_element(acc, ir.Constant(ir.IntType(32), 0))
+
+
+def _make_t4_dot():
+    """``f(row, xe, xo, j, nbytes, table) -> float32``: ``t4_dot_loop`` for ``nbytes`` a multiple of 16.
+
+    Per 16 bytes: widen to 16 int32 lanes, split the nibbles (``and 15``, ``lshr 4``), look both up in
+    the table register (``llvm.x86.avx512.permvar.sf.512``), multiply with 16 floats of ``xe`` and of
+    ``xo`` and add into a 16-lane accumulator; the lanes are summed once at the end. No bounds check.
+    """
+    from llvmlite import ir
+    from numba import types
+    from numba.core import cgutils
+
+    f16 = ir.VectorType(ir.FloatType(), 16)
+    i16 = ir.VectorType(ir.IntType(32), 16)
+    b16 = ir.VectorType(ir.IntType(8), 16)
+
+    def codegen(context, builder, sig, args):
+        row, xe, xo, j, nbytes, table = args
+        perm = cgutils.get_or_insert_function(builder.module, ir.FunctionType(f16, [f16, i16]),
+                                              "llvm.x86.avx512.permvar.sf.512")
+        tab = builder.load(_pointer(context, builder, sig.args[5], table, ir.Constant(j.type, 0), f16), align=4)
+        acc_ptr = cgutils.alloca_once_value(builder, ir.Constant(f16, [0.0] * 16))
+        chunks = builder.udiv(nbytes, ir.Constant(nbytes.type, 16))
+        with cgutils.for_range(builder, chunks) as loop:
+            jj = builder.add(j, builder.mul(loop.index, ir.Constant(j.type, 16)))
+            codes = builder.zext(builder.load(_pointer(context, builder, sig.args[0], row, jj, b16), align=1), i16)
+            low = builder.call(perm, [tab, builder.and_(codes, ir.Constant(i16, [15] * 16))])
+            high = builder.call(perm, [tab, builder.lshr(codes, ir.Constant(i16, [4] * 16))])
+            e = builder.load(_pointer(context, builder, sig.args[1], xe, jj, f16), align=4)
+            o = builder.load(_pointer(context, builder, sig.args[2], xo, jj, f16), align=4)
+            acc = builder.fadd(builder.load(acc_ptr), builder.fmul(low, e))
+            builder.store(builder.fadd(acc, builder.fmul(high, o)), acc_ptr)
+        return _lane_sum(builder, builder.load(acc_ptr), 16)
+
+    def typer(typingctx, row, xe, xo, j, nbytes, table):
+        arrays = ((row, types.uint8), (xe, types.float32), (xo, types.float32), (table, types.float32))
+        if all(isinstance(a, types.Array) and a.ndim == 1 and a.layout == "C" and a.dtype == dt for a, dt in arrays) \
+                and isinstance(j, types.Integer) and isinstance(nbytes, types.Integer):
+            return types.float32(row, xe, xo, types.intp, types.intp, table), codegen
+        return None
+
+    typer.__name__ = "_t4_dot"
+    return intrinsic(typer)
+
+
+def _make_f8_dot4(kind: str):
+    """``f(r0, r1, r2, r3, x, k0, n) -> 4 x float32``: ``f8_dot4_loop`` for ``n`` a multiple of 32.
+
+    Per 32 elements: one load of ``x`` (two registers) serves four rows; each row's 32 bytes are
+    sign-extended to int16, shifted and masked into float16 bits (``_F8_BITS``: the value over the
+    kind's factor), converted to float32 and multiplied into its accumulator. No bounds check.
+    """
+    from llvmlite import ir
+    from numba import types
+    from numba.core import cgutils
+
+    shift, mask, _ = _F8_BITS[kind]
+    lanes = 32
+    f32v = ir.VectorType(ir.FloatType(), lanes)
+    halves = ir.VectorType(ir.HalfType(), lanes)
+    s16 = ir.VectorType(ir.IntType(16), lanes)
+    bytes_t = ir.VectorType(ir.IntType(8), lanes)
+    result_t = types.UniTuple(types.float32, 4)
+
+    def codegen(context, builder, sig, args):
+        rows, x, k0, n = args[:4], args[4], args[5], args[6]
+        accs = [cgutils.alloca_once_value(builder, ir.Constant(f32v, [0.0] * lanes)) for _ in range(4)]
+        chunks = builder.udiv(n, ir.Constant(n.type, lanes))
+        with cgutils.for_range(builder, chunks) as loop:
+            kk = builder.add(k0, builder.mul(loop.index, ir.Constant(k0.type, lanes)))
+            xv = builder.load(_pointer(context, builder, sig.args[4], x, kk, f32v), align=4)
+            for q in range(4):
+                codes = builder.sext(builder.load(_pointer(context, builder, sig.args[q], rows[q], kk, bytes_t), align=1), s16)
+                bits = builder.shl(codes, ir.Constant(s16, [shift] * lanes))
+                if mask != 0xFFFF:
+                    bits = builder.and_(bits, ir.Constant(s16, [mask - 0x10000 if mask > 0x7FFF else mask] * lanes))
+                value = builder.fpext(builder.bitcast(bits, halves), f32v)
+                builder.store(builder.fadd(builder.load(accs[q]), builder.fmul(value, xv)), accs[q])
+        sums = [_lane_sum(builder, builder.load(a), lanes) for a in accs]
+        return context.make_tuple(builder, result_t, sums)
+
+    def typer(typingctx, r0, r1, r2, r3, x, k0, n):
+        arrays = ((r0, types.int8), (r1, types.int8), (r2, types.int8), (r3, types.int8), (x, types.float32))
+        if all(isinstance(a, types.Array) and a.ndim == 1 and a.layout == "C" and a.dtype == dt for a, dt in arrays) \
+                and isinstance(k0, types.Integer) and isinstance(n, types.Integer):
+            return result_t(r0, r1, r2, r3, x, types.intp, types.intp), codegen
+        return None
+
+    typer.__name__ = f"_f8_dot4_{kind}"
+    return intrinsic(typer)
+
+
+if HAS_AVX512:
+    _t4_dot_avx512 = _make_t4_dot()
+    _f8_dot4_e4m3 = _make_f8_dot4("e4m3")
+    _f8_dot4_e5m2 = _make_f8_dot4("e5m2")
+
+
+def t4_dot(row, xe, xo, j0, nbytes, table):
+    """``t4_dot_loop``; with AVX-512 inside Numba kernels, the permute version (``nbytes`` a multiple of 16)."""
+    return t4_dot_loop(row, xe, xo, j0, nbytes, table)
+
+
+@overload(t4_dot, inline="always")
+def _t4_dot(row, xe, xo, j0, nbytes, table):
+    if HAS_AVX512:
+        return lambda row, xe, xo, j0, nbytes, table: _t4_dot_avx512(row, xe, xo, j0, nbytes, table)
+    return lambda row, xe, xo, j0, nbytes, table: t4_dot_loop(row, xe, xo, j0, nbytes, table)
+
+
+def f8_dot4(r0, r1, r2, r3, x, k0, n, table, kind_e4m3):
+    """``f8_dot4_loop``; with AVX-512 inside Numba kernels, the half-conversion version for the kind
+    (e4m3 if ``kind_e4m3``, else e5m2; ``n`` a multiple of 32)."""
+    return f8_dot4_loop(r0, r1, r2, r3, x, k0, n, table)
+
+
+@overload(f8_dot4, inline="always")
+def _f8_dot4(r0, r1, r2, r3, x, k0, n, table, kind_e4m3):
+    if HAS_AVX512:
+        def impl(r0, r1, r2, r3, x, k0, n, table, kind_e4m3):
+            if kind_e4m3:
+                return _f8_dot4_e4m3(r0, r1, r2, r3, x, k0, n)
+            return _f8_dot4_e5m2(r0, r1, r2, r3, x, k0, n)
+        return impl
+    return lambda r0, r1, r2, r3, x, k0, n, table, kind_e4m3: f8_dot4_loop(r0, r1, r2, r3, x, k0, n, table)
+
+
+# -- the kernels ----------------------------------------------------------------------------------
+@jit_fast
+def fused_t4(x_even, x_odd, rows, group_size, n_groups, stride, scales, table, out):
+    """4-bit table codes, ``rows`` = packed bytes ``(N, K // 2)``; ``x_even[m, j] = x[m, 2j]``, ``x_odd[m, j] = x[m, 2j + 1]``."""
+    M = x_even.shape[0]
+    N = rows.shape[0]
+    half = group_size // 2
+    fast = half % 16 == 0
+    for n in prange(N):
+        r = rows[n]
+        for m in range(M):
+            xe = x_even[m]
+            xo = x_odd[m]
+            acc = np.float32(0.0)
+            for g in range(n_groups):
+                if fast:
+                    a = t4_dot(r, xe, xo, g * half, half, table)
+                else:
+                    a = t4_dot_loop(r, xe, xo, g * half, half, table)
+                acc += a * scale_value(scales, n * stride + g)
+            out[m, n] = acc
+
+
+@jit_fast
+def fused_f8(x, rows, group_size, n_groups, stride, scales, table, kind_e4m3, out):
+    """FP8 codes, ``rows`` = the bytes as int8 ``(N, K)``; four columns per iteration (the last few repeat a row)."""
+    M = x.shape[0]
+    N = rows.shape[0]
+    fast = group_size % 32 == 0
+    for blk in prange((N + 3) // 4):
+        n0 = 4 * blk
+        n1 = min(n0 + 1, N - 1)
+        n2 = min(n0 + 2, N - 1)
+        n3 = min(n0 + 3, N - 1)
+        r0 = rows[n0]
+        r1 = rows[n1]
+        r2 = rows[n2]
+        r3 = rows[n3]
+        for m in range(M):
+            xm = x[m]
+            acc0 = np.float32(0.0)
+            acc1 = np.float32(0.0)
+            acc2 = np.float32(0.0)
+            acc3 = np.float32(0.0)
+            for g in range(n_groups):
+                k0 = g * group_size
+                if fast:
+                    t0, t1, t2, t3 = f8_dot4(r0, r1, r2, r3, xm, k0, group_size, table, kind_e4m3)
+                else:
+                    t0, t1, t2, t3 = f8_dot4_loop(r0, r1, r2, r3, xm, k0, group_size, table)
+                acc0 += t0 * scale_value(scales, n0 * stride + g)
+                acc1 += t1 * scale_value(scales, n1 * stride + g)
+                acc2 += t2 * scale_value(scales, n2 * stride + g)
+                acc3 += t3 * scale_value(scales, n3 * stride + g)
+            out[m, n0] = acc0
+            if n0 + 1 < N:
+                out[m, n0 + 1] = acc1
+            if n0 + 2 < N:
+                out[m, n0 + 2] = acc2
+            if n0 + 3 < N:
+                out[m, n0 + 3] = acc3
+
+
+def table_matmul(x2: np.ndarray, op: TableOperands) -> np.ndarray | None:
+    """The table kernel for ``op`` on float32 ``x2`` of shape ``(M, K)``: float32 ``(M, N)``.
+
+    ``None`` when e4m3's ``x * 256`` could overflow (``max |x|`` above ``_E4M3_X_LIMIT``): the caller
+    runs the reference.
+    """
+    from ._jit import threads_for
+
+    M, K = x2.shape
+    if op.factor != 1.0:
+        if float(np.abs(x2).max()) > _E4M3_X_LIMIT:
+            return None
+        x2 = x2 * np.float32(op.factor)
+    out = np.empty((M, op.N), np.float32)
+    with threads_for(M * K * op.N):
+        if op.kind == "t4":
+            x_even = np.ascontiguousarray(x2[:, 0::2])
+            x_odd = np.ascontiguousarray(x2[:, 1::2])
+            fused_t4(x_even, x_odd, op.rows, op.group_size, op.n_groups, op.scale_stride, op.scales, op.table, out)
+        else:
+            fused_f8(x2, op.rows, op.group_size, op.n_groups, op.scale_stride, op.scales, op.table,
+                     op.kind == "e4m3", out)
+    return out
