@@ -129,7 +129,7 @@ def clip_search_qtensor(w, xtx, spec: QuantSpec, *, n_grid: int = 20, max_shrink
     scale, zero = mse_search(wb, spec, ratios, error=output_error_per_block)
     pshape = params_shape(w.shape, block)
     codes = quantize_blocks(wb, scale, zero, spec).reshape(w.shape)
-    return QTensor.from_codes(codes.astype(code_dtype(spec)), scale.reshape(pshape).astype(spec.scale_dtype),
+    return QTensor.from_codes(codes.astype(code_dtype(spec)), scale.reshape(pshape).astype(spec.scale_dtype.value_dtype),
                               zero.reshape(pshape).astype(np.int32), spec)
 
 

@@ -141,7 +141,7 @@ class _Grid:
         K, N = W.shape
         self.spec, self.perm = spec, perm
         self.G = spec.group_size if spec.granularity == "group" else K
-        self.scale = np.ones((K // self.G, N), dtype=spec.scale_dtype)   # in K order, as QTensor stores them
+        self.scale = np.ones((K // self.G, N), dtype=spec.scale_dtype.value_dtype)   # in K order, as QTensor stores them
         self.zero = np.zeros((K // self.G, N), dtype=np.int32)
         self.upfront = spec.granularity != "group" or static_groups
         if self.upfront:                                     # from the (dead-zeroed) weights in K order

@@ -121,7 +121,7 @@ def hqq(w, spec: QuantSpec, *, iters: int = 20, lp_norm: float = 0.7, beta: floa
             den = np.sum(steps * steps, axis=axes, keepdims=True)
             num = np.sum(target * steps, axis=axes, keepdims=True)
             fitted = np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
-            ok = np.isfinite(fitted) & (fitted > 0) & (fitted <= float(np.finfo(spec.scale_dtype).max) / 2)
+            ok = np.isfinite(fitted) & (fitted > 0) & (fitted <= float(spec.scale_dtype.max) / 2)
             new_s = np.where(ok, fitted, s)
             new_s = store_scale(new_s.reshape(pshape), spec.scale_dtype).astype(np.float64).reshape(s.shape)
         beta *= kappa
@@ -131,7 +131,7 @@ def hqq(w, spec: QuantSpec, *, iters: int = 20, lp_norm: float = 0.7, beta: floa
         s, z, q, best = new_s, new_z, new_q, value
         objective.append(best)
     codes = q.reshape(w.shape).astype(code_dtype(spec))
-    stored = s.reshape(pshape).astype(spec.scale_dtype)
+    stored = s.reshape(pshape).astype(spec.scale_dtype.value_dtype)
     qt = QTensor.from_codes(codes, stored, z.reshape(pshape).astype(np.int32), spec)
     return HQQResult(qt, objective)
 

@@ -56,6 +56,11 @@ class ScaleFormat:
         self.max = float(max_value)
 
     @property
+    def dtype(self) -> np.dtype:
+        """``value_dtype``: so that ``np.dtype(spec.scale_dtype)`` and ``a.astype(spec.scale_dtype)`` give the values' dtype."""
+        return self.value_dtype
+
+    @property
     def itemsize(self) -> int:
         """Bytes per stored scale."""
         return self.bits // 8

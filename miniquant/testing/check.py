@@ -29,9 +29,10 @@ from hypothesis import strategies as st
 from ..quant import QuantSpec, choose_qparams, dequantize_affine, expand_params, integer_range, quantize_affine
 from ..quant.blocks import block_shape
 from . import properties as P
-from .strategies import ARRAY_KINDS, quantizable_arrays, weight_shapes
+from .strategies import ARRAY_KINDS, ELEMENT_KINDS, element_codes, element_floats, quantizable_arrays, weight_shapes
 
-__all__ = ["ZERO_BLOCKS", "SCALE_ROUNDINGS", "check_quantizer", "check_packing", "library_quantizer"]
+__all__ = ["ZERO_BLOCKS", "SCALE_ROUNDINGS", "check_element_format", "check_quantizer", "check_packing",
+           "library_quantizer"]
 
 #: What an all-zero block may store: a positive scale (miniquant stores 1), or also scale 0 (gguf's ``d = 0``).
 ZERO_BLOCKS = ("positive_scale", "zero_scale")
@@ -125,8 +126,9 @@ def check_quantizer(
     quantize,
     dequantize,
     *,
-    bits: int,
-    scheme: str,
+    bits: int | None = None,
+    scheme: str = "symmetric",
+    format="int",
     granularity: str = "tensor",
     group_size: int | None = None,
     axis: int = 0,
@@ -159,14 +161,22 @@ def check_quantizer(
     bits, scheme, full_range
         Codes must lie in ``integer_range(bits, scheme, full_range=...)``: restricted
         (``[-7, 7]`` at 4 bits) or full (``[-8, 7]``) symmetric, or unsigned asymmetric.
+    format : str or ElementFormat
+        ``"int"`` (the integer grid, the default) or an element format -- a name of
+        ``miniquant.formats`` (``"nf4"``, ``"fp8_e4m3"``, ...) or an ``ElementFormat`` of your own table:
+        then the codes index the table (``x_hat = table[codes] * scale``, one positive scale per block,
+        no zero point), ``bits``/``scheme``/``full_range``/``rounding`` do not apply, and the
+        properties are the codebook's (see Notes).
     granularity, group_size, axis
         Its blocks (used by the per-block properties).
     rounding : {"half_even", "half_away", "half_up", "stochastic"}
         How ties round. Stochastic rounding only promises an error below one step, and no
         stable re-quantization.
-    clip : {"minmax", "percentile", "mse"}
+    clip : {"minmax", "percentile", "mse", "absmean"}
         With ``"minmax"`` two more properties apply: re-quantizing ``x_hat`` gives the same
-        codes, and (symmetric) the value that set each block's scale is exact.
+        codes, and (symmetric) the value that set each block's scale is exact; with an element
+        format, no block saturates. ``"absmean"`` (ternary, BitNet b1.58) and the clipping rules
+        let large values saturate.
     zero_block : {"positive_scale", "zero_scale"}
         What an all-zero block stores: a positive scale (miniquant: 1) or also 0 (gguf: ``d = 0``).
     scale_rounding : {"exact", "nearest"}
@@ -222,6 +232,13 @@ def check_quantizer(
                               declared rounding of it
     ========================  ===================================================================
 
+    With an element ``format`` the properties are: ``runs``, ``codes_valid`` (in ``[0, 2^bits)``, no NaN
+    or inf pattern), ``params_valid`` (positive scales, zero points 0), ``dequantize_is_table_times_scale``,
+    ``nearest_value`` (``table[code]`` is the value nearest ``x / scale``; ``saturates`` beyond
+    ``+-max``), ``ties_follow_the_format`` (exact scales only), ``zero_exact``, ``monotone``,
+    ``encode_idempotent`` (encoding ``x_hat / scale`` again keeps every value), for a table
+    symmetric about 0 ``sign_symmetric``, and with ``clip="minmax"`` ``range_fits`` (no block saturates).
+
     Min-max range selection (``clip="minmax"``) also promises, for the symmetric scheme, that the
     value that set each block's scale (the largest magnitude; with ``full_range`` the minimum or
     the maximum) reconstructs exactly, and that ``quantize(x_hat)`` gives the same codes.
@@ -239,7 +256,10 @@ def check_quantizer(
     ...     return (codes.astype(np.float32) - zero_point) * scale
     >>> check_quantizer(quantize, dequantize, bits=4, scheme="symmetric", max_examples=20, seed=0)
     """
-    qmin, qmax = integer_range(bits, scheme, full_range=full_range)
+    fmt = _element_format(format)
+    if fmt is None and bits is None:
+        raise TypeError("check_quantizer needs bits= for format='int' (or an element format=)")
+    qmin, qmax = (0, 2**fmt.bits - 1) if fmt is not None else integer_range(bits, scheme, full_range=full_range)
     for value, name, choices in ((rounding, "rounding", KIT_ROUNDINGS), (zero_block, "zero_block", ZERO_BLOCKS),
                                  (scale_rounding, "scale_rounding", SCALE_ROUNDINGS)):
         if value not in choices:
@@ -267,7 +287,43 @@ def check_quantizer(
             raise P.PropertyFailed("x_hat_finite", f"x_hat must be finite with shape {shape}, got shape {x_hat.shape}")
         return x_hat
 
+    def one_format_example(x: np.ndarray) -> None:
+        block = block_shape(x.shape, granularity, axis=axis, group_size=group_size)
+        codes, scale, zero_point = quantized(x.copy(), "quantize(x)")
+        if codes.shape != x.shape:
+            raise P.PropertyFailed("codes_shape", f"codes must have the shape of x {x.shape}, got {codes.shape}")
+        P.assert_codes_valid(codes, fmt)
+        zero_ok = P.zero_scale_allowed(x, block, zero_block == "zero_scale", nearest)
+        P.assert_params_valid(scale, zero_point, x.shape, "symmetric", qmin, qmax, zero_allowed=zero_ok)
+        x_hat = reconstructed(codes, scale, zero_point, x.shape, "dequantize(codes, scale, zero_point)")
+        s = np.broadcast_to(np.asarray(scale, np.float64), x.shape)
+        table_values = fmt.table[codes.astype(np.int64)]
+        want = table_values * s
+        off = np.abs(x_hat - want) > P.FLOAT_SLACK * np.abs(want) + P.ABS_SLACK
+        if off.any():
+            i = tuple(int(k) for k in np.argwhere(off)[0])
+            raise P.PropertyFailed("dequantize_is_table_times_scale", f"x_hat must be table[code] * scale = {want[i]!r}, "
+                                                                      f"got {x_hat[i]!r}")
+        v = np.divide(x.astype(np.float64), s, out=np.zeros(x.shape), where=s != 0)
+        if clip == "minmax":          # min-max: every block's range fits, nothing saturates
+            over = (np.abs(v) > fmt.max * (1 + P.FLOAT_SLACK)) & (s != 0)
+            if over.any():
+                i = tuple(int(k) for k in np.argwhere(over)[0])
+                raise P.PropertyFailed("range_fits", f"clip='minmax' promises each block's largest |x| fits: x = {x[i]!r} "
+                                                     f"is {v[i]:.6g} scales, beyond {fmt.name}'s largest value {fmt.max:g}")
+        P.assert_nearest_value(np.where(s != 0, v, 0.0), np.where(s != 0, table_values, 0.0), fmt,
+                               slack=P.FLOAT_SLACK * np.abs(v) * (64 if nearest else 1), check_ties=not nearest)
+        P.assert_zero_exact(x, x_hat)
+        P.assert_monotone(x, x_hat, block)
+        again = fmt.encode(np.divide(x_hat.astype(np.float64), s, out=np.zeros(x.shape), where=s != 0))
+        P.assert_encode_idempotent(np.where(s != 0, codes, again), again, fmt)
+        if np.array_equal(fmt.values, -fmt.values[::-1]):
+            codes_neg, scale_neg, zp_neg = quantized(-x, "quantize(-x)")
+            P.assert_sign_symmetric(x_hat, reconstructed(codes_neg, scale_neg, zp_neg, x.shape, "dequantize(quantize(-x))"))
+
     def one_example(x: np.ndarray) -> None:
+        if fmt is not None:
+            return one_format_example(x)
         block = block_shape(x.shape, granularity, axis=axis, group_size=group_size)
         codes, scale, zero_point = quantized(x.copy(), "quantize(x)")
         if codes.shape != x.shape:
@@ -324,6 +380,95 @@ def check_quantizer(
     except _Hung as hung:
         raise AssertionError(f"check_quantizer: property 'finishes_in_time' failed: {hung.what} did not return "
                              f"within {hung.seconds:g} s (raise timeout= if it is just slow){_where(hung.x, 'the x it was given')}") from None
+
+
+def _element_format(format):
+    """``None`` for the integer grid, else the ``ElementFormat`` named (or given)."""
+    from ..quant.elements import ElementFormat, get
+
+    if isinstance(format, ElementFormat):
+        return format
+    if format == "int":
+        return None
+    if not isinstance(format, str):
+        raise TypeError(f"format must be a format name or an ElementFormat, got {type(format).__name__}")
+    return get(format)
+
+
+def check_element_format(encode, decode, *, format, kinds=ELEMENT_KINDS, max_examples: int | None = None,
+                         timeout: float | None = 10.0, seed: int | None = None) -> None:
+    """Check an element encoder/decoder pair (your own NF4 or FP8, say) against the format it claims to be.
+
+    Parameters
+    ----------
+    encode : callable
+        ``encode(x) -> codes``: float32 values (unscaled: the format's own range) to integer codes.
+    decode : callable
+        ``decode(codes) -> values``.
+    format : str or ElementFormat
+        The format: a name of ``miniquant.formats`` (``"nf4"``, ``"fp4_e2m1"``, ``"fp8_e4m3"``, ...) or an
+        ``ElementFormat`` (for example ``TableFormat("mine", 4, table)``) whose table, tie rule and range
+        are the specification.
+    kinds, max_examples, timeout, seed
+        As ``check_quantizer`` (``kinds``: ``strategies.ELEMENT_KINDS``).
+
+    Properties: ``decode_is_the_table`` (every bit pattern, the NaN and inf ones included, drawn raw by
+    ``strategies.element_codes``), ``table_values_roundtrip``, then on tie-heavy floats
+    (``strategies.element_floats``): ``codes_valid``, ``nearest_value``, ``saturates``,
+    ``ties_follow_the_format`` (FP formats: to the even mantissa; NF4: to the lower value), ``monotone``,
+    ``encode_idempotent`` and, for a table symmetric about 0, ``sign_symmetric``.
+
+    Examples
+    --------
+    >>> import miniquant as mq
+    >>> fp4 = mq.formats.get("fp4_e2m1")
+    >>> check_element_format(fp4.encode, fp4.decode, format="fp4_e2m1", max_examples=20, seed=0)
+    """
+    fmt = _element_format(format)
+    if fmt is None:
+        raise ValueError("check_element_format checks element formats; for format='int' use check_quantizer")
+    symmetric = np.array_equal(fmt.values, -fmt.values[::-1])
+    n_codes = 2**fmt.bits
+
+    def decoded(codes, what):
+        return _numeric("values", _run_quietly(decode, codes, what=what, timeout=timeout), what).astype(np.float64)
+
+    def encoded(x, what):
+        return _numeric("codes", _run_quietly(encode, x, what=what, timeout=timeout), what)
+
+    @_settings(max_examples, seed)
+    @given(element_codes(fmt, shape=(n_codes,)), st.sampled_from(list(kinds)).flatmap(
+        lambda k: element_floats(fmt, shape=(32,), kinds=(k,))))
+    def run(raw, x):
+        try:
+            P.assert_decode_is_the_table(raw, decoded(raw.copy(), "decode(codes)"), fmt)
+            P.assert_table_roundtrip(lambda v: encoded(v, "encode(table values)"),
+                                     lambda c: decoded(c, "decode(encode(table values))"), fmt)
+            codes = encoded(x.copy(), "encode(x)")
+            if codes.shape != x.shape:
+                raise P.PropertyFailed("codes_shape", f"codes must have the shape of x {x.shape}, got {codes.shape}")
+            P.assert_codes_valid(codes, fmt)
+            values = fmt.table[codes.astype(np.int64)]
+            P.assert_nearest_value(x, values, fmt)
+            P.assert_values_monotone(x, values)
+            again = encoded(values.astype(np.float32), "encode(decode(encode(x)))")
+            P.assert_codes_valid(again, fmt)
+            P.assert_encode_idempotent(codes, again, fmt)
+            if symmetric:
+                negative = fmt.table[encoded(-x, "encode(-x)").astype(np.int64)]
+                P.assert_sign_symmetric(values, negative)
+        except P.PropertyFailed as failure:
+            raise P.PropertyFailed(failure.property, failure.detail + _where(x, "x")) from failure
+
+    if seed is not None:
+        run = hseed(seed)(run)
+    try:
+        run()
+    except P.PropertyFailed as failure:
+        raise AssertionError(f"check_element_format: {failure}") from failure
+    except _Hung as hung:
+        raise AssertionError(f"check_element_format: property 'finishes_in_time' failed: {hung.what} did not return "
+                             f"within {hung.seconds:g} s") from None
 
 
 def _where(x, what: str = "minimal falsifying x") -> str:

@@ -293,3 +293,92 @@ def assert_ledger_matches(qt) -> None:
         raise PropertyFailed("ledger_matches_nbytes", f"ledger says {row.total_bits} bits, nbytes is {qt.nbytes} bytes")
     if abs(row.bits_per_weight - qt.bits_per_weight) > 1e-12:
         raise PropertyFailed("ledger_matches_nbytes", f"ledger {row.bits_per_weight} vs {qt.bits_per_weight} bits per weight")
+
+
+# -- element formats (codebooks): NF4, FP4, FP8, ... -------------------------------------------------
+def assert_codes_valid(codes, fmt) -> None:
+    """Codes are integers in ``[0, 2^bits)`` and none is a pattern the format reserves for NaN or inf."""
+    codes = np.asarray(codes)
+    assert_codes_in_range(codes, 0, 2**fmt.bits - 1)
+    reserved = np.isin(codes.astype(np.int64), np.flatnonzero(~np.isfinite(fmt.table)))
+    if reserved.any():
+        raise PropertyFailed("codes_not_reserved", f"{_first_bad(reserved)} is code {int(codes[reserved][0])}, which "
+                                                   f"{fmt.name} reserves for NaN or inf")
+
+
+def assert_decode_is_the_table(codes, values, fmt) -> None:
+    """``decode(codes)`` is the format's value of every code (NaN patterns decode to NaN; ``-0`` may be ``0``)."""
+    codes = np.asarray(codes).astype(np.int64)
+    values = np.asarray(values, np.float64)
+    want = fmt.table[codes]
+    bad = ~((values == want) | (np.isnan(values) & np.isnan(want)))
+    if values.shape != codes.shape or bad.any():
+        if values.shape != codes.shape:
+            raise PropertyFailed("decode_is_the_table", f"decode must keep the shape {codes.shape}, got {values.shape}")
+        i = tuple(int(k) for k in np.argwhere(bad)[0])
+        raise PropertyFailed("decode_is_the_table", f"code {int(codes[i])} ({int(codes[i]):#04x}) means {want[i]!r} in "
+                                                    f"{fmt.name}, decode gave {values[i]!r} ({_first_bad(bad)})")
+
+
+def assert_table_roundtrip(encode, decode, fmt) -> None:
+    """Every finite value of the table encodes to a code that decodes to that very value."""
+    values = np.asarray(fmt.values, np.float32)
+    back = np.asarray(decode(np.asarray(encode(values))), np.float64)
+    bad = back != values.astype(np.float64)
+    if bad.any():
+        i = int(np.argwhere(bad)[0][0])
+        raise PropertyFailed("table_values_roundtrip", f"{values[i]!r} is a value of {fmt.name}, but decode(encode(.)) "
+                                                       f"gave {back[i]!r} ({_first_bad(bad)})")
+
+
+def _nearest_reference(v: np.ndarray, fmt) -> np.ndarray:
+    return fmt.decode(fmt.encode(v)).astype(np.float64)
+
+
+def assert_nearest_value(v, v_hat, fmt, *, slack=0.0, check_ties: bool = True) -> None:
+    """``v_hat`` is the representable value nearest ``v`` (saturating at ``+-max``); ties as the format says.
+
+    ``slack`` (same shape or scalar) widens the distance test, for values that were divided by a scale in
+    another precision than float64; ties are then left unchecked (``check_ties=False``).
+    """
+    v = np.asarray(v, np.float64)
+    v_hat = np.asarray(v_hat, np.float64)
+    ref = _nearest_reference(v, fmt)
+    lo, hi = float(fmt.values[0]), float(fmt.values[-1])
+    beyond = (v > hi) | (v < lo)
+    sat = beyond & (v_hat != np.clip(v, lo, hi))
+    if sat.any():
+        i = tuple(int(k) for k in np.argwhere(sat)[0])
+        raise PropertyFailed("saturates", f"{v[i]!r} is beyond {fmt.name}'s range [{lo:g}, {hi:g}]: it must become "
+                                          f"{np.clip(v[i], lo, hi)!r}, got {v_hat[i]!r} ({_first_bad(sat)})")
+    far = ~beyond & (np.abs(v - v_hat) > np.abs(v - ref) + slack)
+    if far.any():
+        i = tuple(int(k) for k in np.argwhere(far)[0])
+        raise PropertyFailed("nearest_value", f"{v[i]!r} became {v_hat[i]!r}, but {ref[i]!r} is nearer "
+                                              f"({_first_bad(far)})")
+    if check_ties:
+        tie = ~beyond & (v_hat != ref) & (np.abs(v - v_hat) == np.abs(v - ref))
+        if tie.any():
+            i = tuple(int(k) for k in np.argwhere(tie)[0])
+            rule = "the even mantissa" if fmt.tie == "even" else "the lower value"
+            raise PropertyFailed("ties_follow_the_format", f"{v[i]!r} is half-way between {min(ref[i], v_hat[i])!r} and "
+                                                           f"{max(ref[i], v_hat[i])!r}: {fmt.name} rounds to {rule}, "
+                                                           f"{ref[i]!r}; got {v_hat[i]!r} ({_first_bad(tie)})")
+
+
+def assert_values_monotone(v, v_hat) -> None:
+    """A larger input never encodes to a smaller value (over the whole array)."""
+    v = np.asarray(v, np.float64).reshape(-1)
+    h = np.asarray(v_hat, np.float64).reshape(-1)
+    assert_monotone(v[None, :], h[None, :], (1, v.size))
+
+
+def assert_encode_idempotent(codes, codes_again, fmt) -> None:
+    """Encoding a decoded value gives a code of the same value (``+0`` and ``-0`` count as one)."""
+    a = fmt.table[np.asarray(codes).astype(np.int64)]
+    b = fmt.table[np.asarray(codes_again).astype(np.int64)]
+    bad = ~((a == b) | (np.isnan(a) & np.isnan(b)))
+    if bad.any():
+        i = tuple(int(k) for k in np.argwhere(bad)[0])
+        raise PropertyFailed("encode_idempotent", f"encode(decode(code)) must keep the value: {a[i]!r} became "
+                                                  f"{b[i]!r} ({_first_bad(bad)})")

@@ -37,9 +37,12 @@ from hypothesis.strategies import SearchStrategy
 from ..quant import CLIPS, GRANULARITIES, ROUNDINGS, SCHEMES, QuantSpec
 
 __all__ = [
-    "ARRAY_KINDS", "bit_widths", "schemes", "roundings", "granularities", "group_sizes",
-    "weight_shapes", "quant_specs", "quantizable_arrays",
+    "ARRAY_KINDS", "ELEMENT_KINDS", "bit_widths", "schemes", "roundings", "granularities", "group_sizes",
+    "weight_shapes", "quant_specs", "quantizable_arrays", "element_formats", "element_codes", "element_floats",
 ]
+
+#: What ``element_floats`` draws, for a format's own table (unscaled):
+ELEMENT_KINDS = ("values", "ties", "near_ties", "between", "beyond", "tiny")
 
 ARRAY_KINDS = (
     "zeros", "constant", "constant_columns", "constant_rows", "uniform", "ties",
@@ -214,3 +217,77 @@ def quantizable_arrays(draw, *, shape, dtype=np.float32, kinds=ARRAY_KINDS, max_
     else:  # huge
         x = draw(hnp.arrays(dtype, shape, elements=_signed(_floats(big * 1e-3, big, dtype))))
     return np.ascontiguousarray(x, dtype=dtype)
+
+
+def element_formats(names=None) -> SearchStrategy:
+    """Element formats of ``miniquant.formats`` (all of them, or the ``names`` given)."""
+    from ..quant.elements import FORMATS
+
+    return st.sampled_from([FORMATS[n] for n in (sorted(FORMATS) if names is None else names)])
+
+
+def _format(fmt):
+    if isinstance(fmt, str):
+        from ..quant.elements import get
+
+        return get(fmt)
+    return fmt
+
+
+def element_codes(fmt, *, shape=(64,), reserved: bool = True) -> SearchStrategy[np.ndarray]:
+    """Raw bit patterns of ``fmt`` (uint8 codes of shape ``shape``): every pattern, NaN and inf ones too unless
+    ``reserved=False``. Often the whole table at once: ``np.arange(2^bits)`` in a random order."""
+    fmt = _format(fmt)
+    allowed = np.arange(2**fmt.bits) if reserved else np.flatnonzero(np.isfinite(fmt.table))
+    shape = tuple(shape)
+    anything = hnp.arrays(np.uint8, shape, elements=st.sampled_from(allowed.astype(np.uint8).tolist()))
+    if int(np.prod(shape)) != allowed.size:
+        return anything
+    return st.one_of(st.permutations(allowed.astype(np.uint8).tolist()).map(lambda c: np.array(c, np.uint8).reshape(shape)),
+                     anything)
+
+
+def element_floats(fmt, *, shape=(32,), kinds=ELEMENT_KINDS) -> SearchStrategy[np.ndarray]:
+    """float32 arrays that probe an encoder of ``fmt`` (a format or its name), one kind per array:
+
+    ``values`` the representable values themselves; ``ties`` midpoints of neighbouring values (exact in
+    float32 for these narrow formats); ``near_ties`` one float32 step either side of a midpoint; ``between``
+    anything inside the range; ``beyond`` past ``+-max`` (saturation); ``tiny`` around the smallest
+    non-zero value (subnormals of the minifloats) and signed zeros.
+    """
+    fmt = _format(fmt)
+    unknown = set(kinds) - set(ELEMENT_KINDS)
+    if unknown or not kinds:
+        raise ValueError(f"kinds must be a non-empty subset of {ELEMENT_KINDS}, got {kinds!r}")
+    return _element_floats(fmt, shape, tuple(kinds))
+
+
+@st.composite
+def _element_floats(draw, fmt, shape, kinds) -> np.ndarray:
+    shape = tuple(draw(_strategy(shape)))
+    values = fmt.values.astype(np.float64)
+    mids = (values[:-1] + values[1:]) / 2
+    kind = draw(st.sampled_from(list(kinds)))
+    n = int(np.prod(shape))
+    pick = lambda pool: np.asarray(pool)[draw(hnp.arrays(np.int64, shape, elements=st.integers(0, len(pool) - 1)))]  # noqa: E731
+    if kind == "values":
+        x = pick(values)
+    elif kind == "ties":
+        x = pick(mids)
+    elif kind == "near_ties":
+        m = pick(mids).astype(np.float32)
+        up = draw(hnp.arrays(np.bool_, shape))
+        x = np.nextafter(m, np.where(up, np.float32(np.inf), np.float32(-np.inf)))
+    elif kind == "between":
+        x = draw(hnp.arrays(np.float32, shape, elements=_floats(values[0], values[-1], np.float32)))
+    elif kind == "beyond":
+        top = float(fmt.max)
+        mags = draw(hnp.arrays(np.float64, shape, elements=st.floats(top, top * 1e3, allow_nan=False)))
+        x = np.where(draw(hnp.arrays(np.bool_, shape)), -mags, mags)
+    else:  # tiny
+        small = float(np.min(np.abs(values[values != 0])))
+        x = pick(np.array([0.0, -0.0, small / 2, small, -small, small * 0.75, small * 1.5, -small / 2]))
+    x = np.asarray(x, np.float32).reshape(shape)
+    if n > 1 and draw(st.booleans()):      # mix in the largest values, so that saturation and ties meet
+        x.reshape(-1)[draw(st.integers(0, n - 1))] = draw(st.sampled_from([fmt.max, -fmt.max]))
+    return x

@@ -38,4 +38,6 @@ def test_bench_with_cold_caches_reads_other_data_before_every_call(capsys, monke
     assert main(["bench", "--quick", "--cold", "--shapes", "1x256x64", "--no-compile"]) == 0
     out = capsys.readouterr().out
     assert "cold caches: 1 MB of other data are read before every timed call" in out
-    assert len(calls) == len(speed.FORMATS) * 2 * 2 * 3  # formats x (numpy, kernel) x rounds x reps
+    # (formats, then the table/integer pairs) x (baseline, kernel) x rounds x reps
+    assert len(calls) == (len(speed.FORMATS) + len(speed.PAIRS)) * 2 * 2 * 3
+    assert "table kernels against their integer twins" in out and "nf4 g64 f16" in out

@@ -103,3 +103,36 @@ def test_bad_input_gets_a_clear_error():
     with pytest.raises(TypeError, match="E8M0 scales are uint8 bytes"):
         e8m0_decode(np.array([1.0]))
     assert np.isnan(formats.get_mx("mxint8").element.decode(np.array([0x80], np.uint8))[0])   # -128 is not a value
+
+
+@pytest.mark.parametrize("name", sorted(MX_FORMATS))
+def test_an_mx_qtensor_follows_the_spec_transcription(name):
+    import miniquant as mq
+
+    rng = np.random.default_rng(3)
+    w = (rng.standard_t(3, size=(64, 12)) * 2.0 ** rng.integers(-8, 8, 12)).astype(np.float32)
+    qt = mq.quantize(w, format=name)
+    assert qt.spec.group_size == 32 and qt.spec.scale_dtype == "e8m0" and qt.stored_scale.dtype == np.uint8
+    assert qt.bits_per_weight == MX_FORMATS[name].bits_per_weight
+    expected = np.stack([np.concatenate([spec_block(w[:32, j], name), spec_block(w[32:, j], name)])
+                         for j in range(w.shape[1])], axis=1).astype(np.float32)
+    np.testing.assert_array_equal(qt.dequantize(), expected)
+    codes, scale = mx_quantize(w, name, axis=0)
+    np.testing.assert_array_equal(qt.codes, codes)
+    np.testing.assert_array_equal(np.moveaxis(qt.stored_scale, -1, 0), scale)
+
+
+def test_mx_formats_refuse_options_the_spec_fixes():
+    import miniquant as mq
+
+    w = np.ones((64, 2), np.float32)
+    with pytest.raises(ValueError, match="format 'mxfp4' uses blocks of 32 along the axis \\(OCP MX\\): group_size=16"):
+        mq.quantize(w, format="mxfp4", group_size=16)
+    with pytest.raises(ValueError, match="granularity='channel' does not apply"):
+        mq.quantize(w, format="mxfp8", granularity="channel")
+    with pytest.raises(ValueError, match="stores E8M0 scales \\(OCP MX\\): scale_dtype=float16 does not apply"):
+        mq.quantize(w, format="mxfp4", scale_dtype=np.float16)
+    with pytest.raises(ValueError, match="format 'mxfp4' has 4-bit codes, got bits=8"):
+        mq.quantize(w, format="mxfp4", bits=8)
+    with pytest.raises(ValueError, match="group_size 32 does not divide the length 48"):
+        mq.quantize(np.ones((48, 2), np.float32), format="mxfp4")
