@@ -262,17 +262,19 @@ def _recipe(args):
     if args.bits is None and args.format == "int":
         if getattr(args, "recipe_required", False):
             raise ValueError("--bits is required (or a --format that fixes the code width)")
-        for flag in ("group_size", "granularity"):
+        for flag in ("group_size", "granularity", "scale_dtype"):
             if getattr(args, flag) is not None:
                 raise ValueError(f"--{flag.replace('_', '-')} needs --bits")
+        if args.double_quant:
+            raise ValueError("--double-quant needs --bits or --format")
         if args.protect:
             raise ValueError("--protect needs --bits")
         if args.method != "rtn" or args.method_option:
             raise ValueError("--method and --method-option need --bits")
         return None
     return make_recipe(args.bits, format=args.format, scheme=args.scheme, granularity=args.granularity, group_size=args.group_size,
-                       clip=args.clip, scale_dtype=args.scale_dtype, protect=args.protect, protect_bits=args.protect_bits,
-                       activations=getattr(args, "activations", "float"), method=args.method,
+                       clip=args.clip, scale_dtype=args.scale_dtype, double_quant=args.double_quant, protect=args.protect,
+                       protect_bits=args.protect_bits, activations=getattr(args, "activations", "float"), method=args.method,
                        **dict(args.method_option))
 
 
@@ -439,18 +441,22 @@ def _add_recipe_args(parser, *, required: bool = False, what: str = "", activati
     group.add_argument("--bits", type=int, choices=range(2, 9), metavar="{2..8}",
                        help="code width of the weight matrices" + (" (required unless --format fixes it)" if required
                                                                     else "; omit to use the model as it is"))
-    from .quant.elements import FORMATS
+    from .quant.spec import ALL_FORMATS
 
-    group.add_argument("--format", choices=["int"] + sorted(FORMATS), default="int",
-                       help="what a code means: the integer grid (default), or an element format such as nf4 or "
-                       "fp8_e4m3 (absmax scale per block; --bits follows from it)")
+    group.add_argument("--format", choices=ALL_FORMATS, default="int",
+                       help="what a code means: the integer grid (default), an element format such as nf4 or "
+                       "fp8_e4m3 (absmax scale per block; --bits follows from it), or an MX block format such as "
+                       "mxfp4 (blocks of 32, E8M0 scales)")
     parser.set_defaults(recipe_required=required)
     group.add_argument("--scheme", choices=SCHEMES, default="symmetric", help="(default symmetric)")
     group.add_argument("--granularity", choices=GRANULARITIES,
                        help="scale sharing (default: group if --group-size is given, else channel)")
     group.add_argument("--group-size", type=_int_at_least(1), help="group length along K, e.g. 32 or 128")
     group.add_argument("--clip", choices=CLIPS, default="minmax", help="range selection (default minmax)")
-    group.add_argument("--scale-dtype", choices=["float16", "float32"], default="float16", help="(default float16)")
+    group.add_argument("--scale-dtype", choices=["float16", "float32", "bfloat16", "e8m0"],
+                       help="how scales are stored (default float16; float32 with --double-quant; e8m0 for MX formats)")
+    group.add_argument("--double-quant", action="store_true",
+                       help="quantize the scales too (QLoRA): 8-bit e4m3 codes with a float32 scale per 256")
     group.add_argument("--protect", action="append", default=[], metavar="PATTERN",
                        help="keep tensors matching PATTERN (fnmatch, e.g. 'h.0.*') at --protect-bits; repeatable")
     group.add_argument("--protect-bits", type=int, choices=range(2, 9), metavar="{2..8}", default=8,

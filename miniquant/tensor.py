@@ -325,10 +325,12 @@ def quantize(x, spec: QuantSpec | None = None, **options) -> QTensor:
     x : ndarray of float16, float32 or float64
         For a weight ``w`` of shape ``(K, N)`` (``y = x @ w``) blocks run along ``axis=0``.
     spec : QuantSpec, optional
-        Or its fields as keywords: ``bits`` (2 to 8, required), ``scheme="symmetric"``,
+        Or its fields as keywords: ``bits`` (2 to 8; required for ``format="int"``), ``scheme="symmetric"``,
         ``granularity`` (``"tensor"``, or ``"group"`` if ``group_size`` is given),
         ``group_size``, ``axis=0``, ``rounding="half_even"``, ``clip="minmax"``,
-        ``scale_dtype=np.float32``, ``full_range=False``, ``percentile=99.9``, ``seed``.
+        ``scale_dtype=np.float32`` (or ``"float16"``, ``"bfloat16"``, ``"e8m0"``), ``full_range=False``,
+        ``percentile=99.9``, ``seed``, ``format="int"`` (or an element format such as ``"nf4"``, or an MX
+        format such as ``"mxfp4"``; ``bits`` then follows from it) and ``double_quant=False``.
 
     Returns
     -------

@@ -80,7 +80,7 @@ def models_to_compare(checkpoint=None, recipe: Recipe | None = None, *, activati
     if float_model.config != model.config:
         raise ValueError(f"the float model recorded in {checkpoint} does not match its config")
     label = meta.get("recipe", "quantized")
-    if activations == "int8" and not label.endswith("+int8 act"):
+    if activations == "int8" and meta.get("activations") != "int8":      # the recipe's label says it already
         label += " +int8 act"
     return [("float32", float_model), (label, model)]
 

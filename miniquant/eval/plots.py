@@ -27,7 +27,7 @@ _GRANULARITY_COLOURS = {"tensor": "tab:blue", "channel": "tab:orange", "g32": "t
 
 #: Markers of the element formats (``miniquant.formats``), drawn as single points of their granularity's colour.
 _FORMAT_MARKERS = {"nf4": "*", "fp4_e2m1": "P", "fp6_e2m3": "p", "fp6_e3m2": "p", "fp8_e4m3": "X", "fp8_e5m2": "X",
-                   "ternary": "h"}
+                   "ternary": "h", "mxfp4": "d", "mxfp6": "d", "mxfp6_e3m2": "d", "mxfp8": "d", "mxint8": "d"}
 
 
 def _save(fig, path) -> None:
@@ -39,19 +39,39 @@ def _save(fig, path) -> None:
         _pyplot().close(fig)
 
 
-def _style(kind: str) -> dict:
-    """Line style for a recipe kind such as ``"asym g32 mse"`` (the label without the bit-width)."""
-    parts = kind.split()
-    colour = next((_GRANULARITY_COLOURS[p] for p in parts if p in _GRANULARITY_COLOURS), "tab:gray")
-    marker = "x" if "mse" in parts or "percentile" in parts else "o"
-    if parts[0] in _FORMAT_MARKERS:                   # element formats: a marker of their own, one point each
-        marker = _FORMAT_MARKERS[parts[0]]
-    elif any(p.startswith("gptq") for p in parts):       # the methods: squares for GPTQ (diamonds with act-order)
-        marker = "D" if "act_order=True" in kind else "s"
-    elif "hqq" in parts:                                # and downward triangles for HQQ
+def recipe_kind(record: dict) -> str:
+    """The legend entry of a tour record: what stays the same across bit-widths, from its structured fields.
+
+    An integer recipe's kind is its scheme, granularity, clipping, method and activations (``"asym g32"``,
+    ``"sym channel mse"``, ``"sym g32 gptq(act_order=True)"``, ``"sym g128 +int8 act"``): one line across
+    bit-widths. An element format is a kind of its own (its recipe label, ``"nf4 g64 dq"``): one point.
+    """
+    if record.get("format") not in (None, "int"):
+        return record["recipe"]
+    parts = ["sym" if record["scheme"] == "symmetric" else "asym", record["granularity"]]
+    if record.get("clip") not in (None, "minmax"):
+        parts.append(record["clip"])
+    if record.get("method") not in (None, "rtn", "float"):
+        parts.append(record["method"] + (f"({record['options']})" if record.get("options") else ""))
+    if record.get("activations") == "int8":
+        parts.append("+int8 act")
+    return " ".join(parts)
+
+
+def _style(record: dict) -> dict:
+    """Line style of a record's kind: colour = granularity, dashed = asymmetric, marker = clipping, method or format."""
+    colour = _GRANULARITY_COLOURS.get(record.get("granularity"), "tab:gray")
+    marker = "x" if record.get("clip") in ("mse", "percentile") else "o"
+    method = record.get("method")
+    if record.get("format") in _FORMAT_MARKERS:        # element formats: a marker of their own, one point each
+        marker = _FORMAT_MARKERS[record["format"]]
+    elif method == "gptq":                               # the methods: squares for GPTQ (diamonds with act-order)
+        marker = "D" if "act_order=True" in record.get("options", "") else "s"
+    elif method == "hqq":                                # and downward triangles for HQQ
         marker = "v"
-    style = {"color": colour, "linestyle": "--" if parts[0] == "asym" else "-", "marker": marker, "markersize": 5}
-    if kind.endswith("+int8 act"):  # the same weights as their float-activation twin: drawn on top of it
+    style = {"color": colour, "linestyle": "--" if record.get("scheme") == "asymmetric" else "-", "marker": marker,
+             "markersize": 5}
+    if record.get("activations") == "int8":  # the same weights as their float-activation twin: drawn on top of it
         style.update(marker="^", markersize=9, markerfacecolor="none", markeredgewidth=1.5)
     return style
 
@@ -59,19 +79,17 @@ def _style(kind: str) -> dict:
 def plot_knee(records: list[dict], path) -> str:
     """Three panels against bits per weight: KL divergence, bits per byte, arithmetic accuracy.
 
-    One line per recipe kind across bit-widths: colour = granularity, dashed = asymmetric,
-    crosses = MSE (or percentile) clipping, open triangles = int8 activations, squares = GPTQ
-    (diamonds with act-order), downward triangles = HQQ. The legend sits
-    below the panels.
+    One line per recipe kind across bit-widths (``recipe_kind``, from the records' structured fields):
+    colour = granularity, dashed = asymmetric, crosses = MSE (or percentile) clipping, open triangles =
+    int8 activations, squares = GPTQ (diamonds with act-order), downward triangles = HQQ, and a marker
+    of its own for each element format. The legend sits below the panels.
     """
     plt = _pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(15, 5.2))
     base = records[0]
     groups = {}
     for r in records[1:]:
-        label = r["recipe"]                           # "int4 sym g32": one line per kind across bit-widths;
-        kind = label.split(" ", 1)[1] if label.startswith("int") else label   # an element format is its own kind
-        groups.setdefault(kind, []).append(r)
+        groups.setdefault(recipe_kind(r), []).append(r)
     panels = (("kl_mean", "KL divergence from float (nats, log scale)", True),
               ("bits_per_byte", "bits per byte on held-out docstrings", False),
               ("arith_accuracy", "held-out arithmetic, exact match", False))
@@ -79,7 +97,7 @@ def plot_knee(records: list[dict], path) -> str:
         for kind, rows in groups.items():
             rows = sorted(rows, key=lambda r: r["matrix_bits_per_weight"])
             ax.plot([r["matrix_bits_per_weight"] for r in rows], [max(r[key], 1e-6) if log else r[key] for r in rows],
-                    label=kind, lw=1.3, **_style(kind))
+                    label=kind, lw=1.3, **_style(rows[0]))
         if not log:
             ax.axhline(base[key], color="k", ls=":", lw=1.2, label="float32")
         ax.set_title(title)

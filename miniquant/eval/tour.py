@@ -32,14 +32,16 @@ TOUR_FORMATS = {"kl_mean": ".2e", "kl_p99": ".2e", "top1_agreement": ".3f", "wei
 
 
 def format_recipes() -> list[Recipe]:
-    """Element formats beside the integer grid at equal bits (float16 scales): NF4 and int4 with groups of 64,
-    FP4 (e2m1) with groups of 32, FP8 (e4m3) per channel, ternary (absmean) per channel.
+    """Element formats beside the integer grid at equal bits: NF4 and int4 with groups of 64 (float16 scales,
+    4.25 bits per weight), NF4 with QLoRA's double quantization (4.127), MXFP4 (blocks of 32, E8M0 scales:
+    4.25), FP4 (e2m1) with groups of 32, FP8 (e4m3) per channel, ternary (absmean) per channel.
 
     >>> [r.label() for r in format_recipes()]
-    ['int4 sym g64', 'nf4 g64', 'fp4_e2m1 g32', 'fp8_e4m3 channel', 'ternary channel']
+    ['int4 sym g64', 'nf4 g64', 'nf4 g64 dq', 'mxfp4', 'fp4_e2m1 g32', 'fp8_e4m3 channel', 'ternary channel']
     """
     f16 = {"scale_dtype": "float16"}
     return [Recipe(QuantSpec(bits=4, group_size=64, **f16)), Recipe(QuantSpec(format="nf4", group_size=64, **f16)),
+            Recipe(QuantSpec(format="nf4", group_size=64, double_quant=True)), Recipe(QuantSpec(format="mxfp4")),
             Recipe(QuantSpec(format="fp4_e2m1", group_size=32, **f16)),
             Recipe(QuantSpec(format="fp8_e4m3", granularity="channel", **f16)),
             Recipe(QuantSpec(format="ternary", granularity="channel", **f16))]
@@ -212,11 +214,13 @@ def run_tour(model: GPT, corpus, recipes: list[Recipe], *, max_windows: int = 16
 def _recipe_fields(recipe: Recipe | None) -> dict:
     """The structured fields of a tour record (what ``method_recovery`` and the plots group by)."""
     if recipe is None:
-        return {"method": "float", "bits": None, "scheme": None, "format": None, "granularity": None,
-                "activations": "float"}
+        return {"method": "float", "options": "", "bits": None, "scheme": None, "format": None, "granularity": None,
+                "clip": None, "scale_dtype": None, "double_quant": False, "activations": "float"}
     s = recipe.spec
-    return {"method": recipe.method, "bits": s.bits, "scheme": s.scheme, "format": s.format,
-            "granularity": s.granularity_label, "activations": recipe.activations}
+    options = ",".join(f"{k}={v}" for k, v in recipe.options)
+    return {"method": recipe.method, "options": options, "bits": s.bits, "scheme": s.scheme, "format": s.format,
+            "granularity": s.granularity_label, "clip": s.clip, "scale_dtype": s.scale_dtype.name,
+            "double_quant": s.double_quant, "activations": recipe.activations}
 
 
 def save_records(records: list[dict], stem) -> tuple[str, str]:

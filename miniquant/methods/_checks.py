@@ -5,7 +5,11 @@ from ..quant import QuantSpec
 
 
 def require_integer_grid(method: str, spec: QuantSpec) -> None:
-    """``ValueError`` unless ``spec`` is on the integer grid: the careful methods reconstruct ``(q - z) * s``."""
+    """``ValueError`` unless ``spec`` is on the integer grid with single-level scales: the careful methods
+    reconstruct ``(q - z) * s`` with the scales they chose."""
     if spec.format != "int":
         raise ValueError(f"method {method!r} chooses codes on the integer grid (format='int'); format "
                          f"{spec.format!r} is quantized round-to-nearest (method='rtn')")
+    if spec.double_quant:
+        raise ValueError(f"method {method!r} chooses its own scales, which double quantization would change after "
+                         "the codes are chosen; use double_quant=True with method='rtn'")

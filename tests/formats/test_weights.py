@@ -89,6 +89,29 @@ def test_a_tampered_checkpoint_is_refused(tmp_path):
     with pytest.raises(ValueError, match="format must be one of"):
         load_checkpoint(bad)
 
+    def rewrite(change):
+        text = json.loads(str(header))
+        change(text["quantized"]["h.0.mlp.c_fc.weight"])
+        np.savez(bad, __header__=np.array(json.dumps(text)), **arrays)
+
+    def fp8_as_e5m2(entry):                         # same bits, another table: the codes would mean other values
+        entry["spec"]["format"] = "fp8_e5m2"
+    rewrite(fp8_as_e5m2)
+    with pytest.raises(ValueError, match="value table does not match format 'fp8_e5m2'"):
+        load_checkpoint(bad)
+
+    def one_value_changed(entry):
+        entry["table"][3] = 0.5
+    rewrite(one_value_changed)
+    with pytest.raises(ValueError, match="h.0.mlp.c_fc.weight.*value table does not match format 'fp8_e4m3'"):
+        load_checkpoint(bad)
+
+    def no_table(entry):
+        del entry["table"]
+    rewrite(no_table)
+    with pytest.raises(ValueError, match="needs its value table"):
+        load_checkpoint(bad)
+
 
 def test_reserved_codes_and_contradicting_options_are_refused():
     with pytest.raises(ValueError, match="format 'nf4' has 4-bit codes, got bits=3"):
