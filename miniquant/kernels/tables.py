@@ -14,13 +14,14 @@ An element-format weight stores codes that index a table (``miniquant.quant.elem
   256 -- subnormals included, since both formats' subnormals line up -- so a byte becomes float32 by a
   shift (and a mask) and the hardware's half-to-float conversion (``vcvtph2ps``); e4m3's factor 256 is
   moved onto ``x`` once per call (``x * 256``, exact: a power of two), so the loop is the same for
-  both kinds (``_make_f8_dot4``; four weight columns share each load of ``x``). A 256-entry table A 256-entry table
+  both kinds (``_make_f8_row4``: four weight columns share each load of ``x``, and a whole row is one
+  call, its group scales applied to vector accumulators). A 256-entry table A 256-entry table
   in a plain loop is again a gather.
 
 Scales are read per group as stored (``_codes.scale_value``): float32, float16 bits, or E8M0 bytes
 through a 256-entry table (the MX formats); other scale formats are decoded once per call.
 
-Every fast dot product has a plain-loop twin (``t4_dot_loop``, ``f8_dot4_loop``) that is its
+Every fast dot product has a plain-loop twin (``t4_dot_loop``, ``f8_row4_loop``) that is its
 specification and the path on CPUs without AVX-512 (``_jit.HAS_AVX512``) and under
 ``NUMBA_DISABLE_JIT=1``. Formats without a kernel here (``fp6_*``, ``ternary``, ``mxfp6``,
 ``mxint8``) and large ``M`` (prefill) run ``qmatmul_reference``.
@@ -130,6 +131,22 @@ def f8_dot4_loop(r0, r1, r2, r3, x, k0, n, table):
     return a0, a1, a2, a3
 
 
+@jit_inline
+def f8_row4_loop(r0, r1, r2, r3, x, n_groups, group_size, scales, i0, i1, i2, i3, table):
+    """Four whole FP8 rows: ``sum_g s[i_q + g] * (sum over group g of table[byte] * x[k])`` for each row ``q``."""
+    acc0 = np.float32(0.0)
+    acc1 = np.float32(0.0)
+    acc2 = np.float32(0.0)
+    acc3 = np.float32(0.0)
+    for g in range(n_groups):
+        t0, t1, t2, t3 = f8_dot4_loop(r0, r1, r2, r3, x, g * group_size, group_size, table)
+        acc0 += t0 * scale_value(scales, i0 + g)
+        acc1 += t1 * scale_value(scales, i1 + g)
+        acc2 += t2 * scale_value(scales, i2 + g)
+        acc3 += t3 * scale_value(scales, i3 + g)
+    return acc0, acc1, acc2, acc3
+
+
 # -- the same with AVX-512 (LLVM IR through Numba's @intrinsic) -----------------------------------
 def _pointer(context, builder, array_type, array, index, vector_type):
     """LLVM pointer to ``array[index]`` typed as a pointer to ``vector_type`` (for unaligned vector loads)."""
@@ -195,12 +212,34 @@ def _make_t4_dot():
     return intrinsic(typer)
 
 
-def _make_f8_dot4(kind: str):
-    """``f(r0, r1, r2, r3, x, k0, n) -> 4 x float32``: ``f8_dot4_loop`` for ``n`` a multiple of 32.
+def _scale_ir(context, builder, array_type, array, index):
+    """IR: scale number ``index`` as float32, decoded as ``_codes.scale_value`` does (by the array's dtype)."""
+    from llvmlite import ir
+    from numba import types
+
+    data = context.make_array(array_type)(context, builder, array).data
+    raw = builder.load(builder.gep(data, [index]))
+    if array_type.dtype == types.float32:
+        return raw
+    if array_type.dtype == types.uint16:                  # float16 bits: the hardware's conversion
+        return builder.fpext(builder.bitcast(raw, ir.HalfType()), ir.FloatType())
+    # E8M0 byte b: 2^(b - 127) is the float32 with exponent field b (b >= 1); b = 0 is the subnormal 2^-127
+    wide = builder.zext(raw, ir.IntType(32))
+    value = builder.bitcast(builder.shl(wide, ir.Constant(ir.IntType(32), 23)), ir.FloatType())
+    tiny = ir.Constant(ir.FloatType(), 2.0**-127)
+    return builder.select(builder.icmp_unsigned("==", wide, ir.Constant(ir.IntType(32), 0)), tiny, value)
+
+
+def _make_f8_row4(kind: str):
+    """``f(r0, r1, r2, r3, x, n_groups, group_size, scales, i0, i1, i2, i3) -> 4 x float32``: ``f8_row4_loop``
+    for ``group_size`` a multiple of 32.
 
     Per 32 elements: one load of ``x`` (two registers) serves four rows; each row's 32 bytes are
     sign-extended to int16, shifted and masked into float16 bits (``_F8_BITS``: the value over the
-    kind's factor), converted to float32 and multiplied into its accumulator. No bounds check.
+    kind's factor), converted to float32 and multiplied into the group's accumulator. At the end of a
+    group its accumulator is multiplied by the group's scale (read and decoded here:
+    ``scales[i_q + g]``) into the row's, so the lanes are summed once per row, not once per group: MX's
+    groups of 32 would otherwise pay a lane sum for every 32 bytes. No bounds check.
     """
     from llvmlite import ir
     from numba import types
@@ -213,39 +252,53 @@ def _make_f8_dot4(kind: str):
     s16 = ir.VectorType(ir.IntType(16), lanes)
     bytes_t = ir.VectorType(ir.IntType(8), lanes)
     result_t = types.UniTuple(types.float32, 4)
+    zero = ir.Constant(f32v, [0.0] * lanes)
 
     def codegen(context, builder, sig, args):
-        rows, x, k0, n = args[:4], args[4], args[5], args[6]
-        accs = [cgutils.alloca_once_value(builder, ir.Constant(f32v, [0.0] * lanes)) for _ in range(4)]
-        chunks = builder.udiv(n, ir.Constant(n.type, lanes))
-        with cgutils.for_range(builder, chunks) as loop:
-            kk = builder.add(k0, builder.mul(loop.index, ir.Constant(k0.type, lanes)))
-            xv = builder.load(_pointer(context, builder, sig.args[4], x, kk, f32v), align=4)
+        rows, x, n_groups, group_size, scales, starts = args[:4], args[4], args[5], args[6], args[7], args[8:12]
+        accs = [cgutils.alloca_once_value(builder, zero) for _ in range(4)]
+        group_accs = [cgutils.alloca_once_value(builder, zero) for _ in range(4)]
+        chunks = builder.udiv(group_size, ir.Constant(group_size.type, lanes))
+        with cgutils.for_range(builder, n_groups) as groups:
+            g = groups.index
+            for a in group_accs:
+                builder.store(zero, a)
+            k_group = builder.mul(g, group_size)
+            with cgutils.for_range(builder, chunks) as loop:
+                kk = builder.add(k_group, builder.mul(loop.index, ir.Constant(k_group.type, lanes)))
+                xv = builder.load(_pointer(context, builder, sig.args[4], x, kk, f32v), align=4)
+                for q in range(4):
+                    codes = builder.sext(builder.load(_pointer(context, builder, sig.args[q], rows[q], kk, bytes_t), align=1), s16)
+                    bits = builder.shl(codes, ir.Constant(s16, [shift] * lanes))
+                    if mask != 0xFFFF:
+                        bits = builder.and_(bits, ir.Constant(s16, [mask - 0x10000 if mask > 0x7FFF else mask] * lanes))
+                    value = builder.fpext(builder.bitcast(bits, halves), f32v)
+                    builder.store(builder.fadd(builder.load(group_accs[q]), builder.fmul(value, xv)), group_accs[q])
             for q in range(4):
-                codes = builder.sext(builder.load(_pointer(context, builder, sig.args[q], rows[q], kk, bytes_t), align=1), s16)
-                bits = builder.shl(codes, ir.Constant(s16, [shift] * lanes))
-                if mask != 0xFFFF:
-                    bits = builder.and_(bits, ir.Constant(s16, [mask - 0x10000 if mask > 0x7FFF else mask] * lanes))
-                value = builder.fpext(builder.bitcast(bits, halves), f32v)
-                builder.store(builder.fadd(builder.load(accs[q]), builder.fmul(value, xv)), accs[q])
+                s = _scale_ir(context, builder, sig.args[7], scales, builder.add(starts[q], g))
+                sv = builder.shuffle_vector(builder.insert_element(ir.Constant(f32v, ir.Undefined), s, ir.Constant(ir.IntType(32), 0)),
+                                            ir.Constant(f32v, ir.Undefined), ir.Constant(ir.VectorType(ir.IntType(32), lanes), [0] * lanes))
+                builder.store(builder.fadd(builder.load(accs[q]), builder.fmul(builder.load(group_accs[q]), sv)), accs[q])
         sums = [_lane_sum(builder, builder.load(a), lanes) for a in accs]
         return context.make_tuple(builder, result_t, sums)
 
-    def typer(typingctx, r0, r1, r2, r3, x, k0, n):
-        arrays = ((r0, types.int8), (r1, types.int8), (r2, types.int8), (r3, types.int8), (x, types.float32))
-        if all(isinstance(a, types.Array) and a.ndim == 1 and a.layout == "C" and a.dtype == dt for a, dt in arrays) \
-                and isinstance(k0, types.Integer) and isinstance(n, types.Integer):
-            return result_t(r0, r1, r2, r3, x, types.intp, types.intp), codegen
+    def typer(typingctx, r0, r1, r2, r3, x, n_groups, group_size, scales, i0, i1, i2, i3):
+        arrays = ((r0, (types.int8,)), (r1, (types.int8,)), (r2, (types.int8,)), (r3, (types.int8,)), (x, (types.float32,)),
+                  (scales, (types.float32, types.uint16, types.uint8)))
+        if all(isinstance(a, types.Array) and a.ndim == 1 and a.layout == "C" and a.dtype in dts for a, dts in arrays) \
+                and all(isinstance(v, types.Integer) for v in (n_groups, group_size, i0, i1, i2, i3)):
+            return result_t(r0, r1, r2, r3, x, types.intp, types.intp, scales, types.intp, types.intp, types.intp,
+                            types.intp), codegen
         return None
 
-    typer.__name__ = f"_f8_dot4_{kind}"
+    typer.__name__ = f"_f8_row4_{kind}"
     return intrinsic(typer)
 
 
 if HAS_AVX512:
     _t4_dot_avx512 = _make_t4_dot()
-    _f8_dot4_e4m3 = _make_f8_dot4("e4m3")
-    _f8_dot4_e5m2 = _make_f8_dot4("e5m2")
+    _f8_row4_e4m3 = _make_f8_row4("e4m3")
+    _f8_row4_e5m2 = _make_f8_row4("e5m2")
 
 
 def t4_dot(row, xe, xo, j0, nbytes, table):
@@ -260,21 +313,22 @@ def _t4_dot(row, xe, xo, j0, nbytes, table):
     return lambda row, xe, xo, j0, nbytes, table: t4_dot_loop(row, xe, xo, j0, nbytes, table)
 
 
-def f8_dot4(r0, r1, r2, r3, x, k0, n, table, kind_e4m3):
-    """``f8_dot4_loop``; with AVX-512 inside Numba kernels, the half-conversion version for the kind
-    (e4m3 if ``kind_e4m3``, else e5m2; ``n`` a multiple of 32)."""
-    return f8_dot4_loop(r0, r1, r2, r3, x, k0, n, table)
+def f8_row4(r0, r1, r2, r3, x, n_groups, group_size, scales, i0, i1, i2, i3, table, kind_e4m3):
+    """``f8_row4_loop``; with AVX-512 inside Numba kernels, the half-conversion version for the kind
+    (e4m3 if ``kind_e4m3``, else e5m2; ``group_size`` a multiple of 32)."""
+    return f8_row4_loop(r0, r1, r2, r3, x, n_groups, group_size, scales, i0, i1, i2, i3, table)
 
 
-@overload(f8_dot4, inline="always")
-def _f8_dot4(r0, r1, r2, r3, x, k0, n, table, kind_e4m3):
+@overload(f8_row4, inline="always")
+def _f8_row4(r0, r1, r2, r3, x, n_groups, group_size, scales, i0, i1, i2, i3, table, kind_e4m3):
     if HAS_AVX512:
-        def impl(r0, r1, r2, r3, x, k0, n, table, kind_e4m3):
+        def impl(r0, r1, r2, r3, x, n_groups, group_size, scales, i0, i1, i2, i3, table, kind_e4m3):
             if kind_e4m3:
-                return _f8_dot4_e4m3(r0, r1, r2, r3, x, k0, n)
-            return _f8_dot4_e5m2(r0, r1, r2, r3, x, k0, n)
+                return _f8_row4_e4m3(r0, r1, r2, r3, x, n_groups, group_size, scales, i0, i1, i2, i3)
+            return _f8_row4_e5m2(r0, r1, r2, r3, x, n_groups, group_size, scales, i0, i1, i2, i3)
         return impl
-    return lambda r0, r1, r2, r3, x, k0, n, table, kind_e4m3: f8_dot4_loop(r0, r1, r2, r3, x, k0, n, table)
+    return lambda r0, r1, r2, r3, x, n_groups, group_size, scales, i0, i1, i2, i3, table, kind_e4m3: f8_row4_loop(
+        r0, r1, r2, r3, x, n_groups, group_size, scales, i0, i1, i2, i3, table)
 
 
 # -- the kernels ----------------------------------------------------------------------------------
@@ -317,20 +371,12 @@ def fused_f8(x, rows, group_size, n_groups, stride, scales, table, kind_e4m3, ou
         r3 = rows[n3]
         for m in range(M):
             xm = x[m]
-            acc0 = np.float32(0.0)
-            acc1 = np.float32(0.0)
-            acc2 = np.float32(0.0)
-            acc3 = np.float32(0.0)
-            for g in range(n_groups):
-                k0 = g * group_size
-                if fast:
-                    t0, t1, t2, t3 = f8_dot4(r0, r1, r2, r3, xm, k0, group_size, table, kind_e4m3)
-                else:
-                    t0, t1, t2, t3 = f8_dot4_loop(r0, r1, r2, r3, xm, k0, group_size, table)
-                acc0 += t0 * scale_value(scales, n0 * stride + g)
-                acc1 += t1 * scale_value(scales, n1 * stride + g)
-                acc2 += t2 * scale_value(scales, n2 * stride + g)
-                acc3 += t3 * scale_value(scales, n3 * stride + g)
+            if fast:
+                acc0, acc1, acc2, acc3 = f8_row4(r0, r1, r2, r3, xm, n_groups, group_size, scales, n0 * stride,
+                                                 n1 * stride, n2 * stride, n3 * stride, table, kind_e4m3)
+            else:
+                acc0, acc1, acc2, acc3 = f8_row4_loop(r0, r1, r2, r3, xm, n_groups, group_size, scales, n0 * stride,
+                                                      n1 * stride, n2 * stride, n3 * stride, table)
             out[m, n0] = acc0
             if n0 + 1 < N:
                 out[m, n0 + 1] = acc1

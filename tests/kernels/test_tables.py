@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 import miniquant as mq
 from miniquant.kernels import qmatmul, qmatmul_numba, qmatmul_reference, qmatmul_tolerance
 from miniquant.kernels.tables import (
-    TABLE_KERNELS, f8_dot4, f8_dot4_loop, table_kernel_for, table_matmul, table_operands, t4_dot, t4_dot_loop,
+    TABLE_KERNELS, f8_row4, f8_row4_loop, table_kernel_for, table_matmul, table_operands, t4_dot, t4_dot_loop,
 )
 from miniquant.testing import quantizable_arrays
 
@@ -69,8 +69,10 @@ def _both4(row, xe, xo, j, n, table):
     return t4_dot(row, xe, xo, j, n, table), t4_dot_loop(row, xe, xo, j, n, table)
 
 
-def _both8(r0, r1, r2, r3, x, k0, n, table, e4m3):
-    return f8_dot4(r0, r1, r2, r3, x, k0, n, table, e4m3), f8_dot4_loop(r0, r1, r2, r3, x, k0, n, table)
+def _both8(r0, r1, r2, r3, x, n_groups, group, scales, table, e4m3):
+    i1, i2, i3 = n_groups, 2 * n_groups, 3 * n_groups
+    return (f8_row4(r0, r1, r2, r3, x, n_groups, group, scales, 0, i1, i2, i3, table, e4m3),
+            f8_row4_loop(r0, r1, r2, r3, x, n_groups, group, scales, 0, i1, i2, i3, table))
 
 
 if njit is not None:           # compiled once (module level), not once per example
@@ -80,7 +82,7 @@ if njit is not None:           # compiled once (module level), not once per exam
 @pytest.mark.skipif(njit is None, reason="needs Numba")
 @given(st.integers(1, 4), st.sampled_from([16, 32, 48]), st.integers(0, 2**32 - 1))
 def test_the_fast_dot_products_equal_their_loops(n_chunks, start, seed):
-    """``t4_dot`` / ``f8_dot4`` (the AVX-512 intrinsics when compiled for them) against the plain loops, called from Numba."""
+    """``t4_dot`` / ``f8_row4`` (the AVX-512 intrinsics when compiled for them) against the plain loops, called from Numba."""
     rng = np.random.default_rng(seed)
     nbytes = 16 * n_chunks
     row = rng.integers(0, 256, start + nbytes, dtype=np.uint8)
@@ -93,11 +95,20 @@ def test_the_fast_dot_products_equal_their_loops(n_chunks, start, seed):
         fmt = mq.formats.get(name)
         values = np.where(np.isfinite(fmt.table), fmt.table / (256 if name == "fp8_e4m3" else 1), 0).astype(np.float32)
         finite = np.flatnonzero(np.isfinite(fmt.table)).astype(np.uint8)
-        rows = [rng.choice(finite, start + 2 * nbytes).view(np.int8) for _ in range(4)]
-        x = rng.standard_normal(start + 2 * nbytes).astype(np.float32)
-        fast8, loop8 = _both8(*rows, x, start, 2 * nbytes, values, name == "fp8_e4m3")
-        bound = 4 * 2 * nbytes * np.finfo(np.float32).eps * float(np.abs(values).max()) * float(np.abs(x).sum())
-        assert np.all(np.abs(np.array(fast8) - np.array(loop8)) <= bound), name
+        group, n_groups = 32 * n_chunks, 1 + start // 16        # groups of 32 .. 128 codes, 2 to 4 of them
+        rows = [rng.choice(finite, group * n_groups).view(np.int8) for _ in range(4)]
+        x = rng.standard_normal(group * n_groups).astype(np.float32)
+        for scales in (rng.uniform(0.5, 2, 4 * n_groups).astype(np.float32),
+                       rng.uniform(0.5, 2, 4 * n_groups).astype(np.float16).view(np.uint16),
+                       rng.choice([0] + list(range(110, 145)), 4 * n_groups).astype(np.uint8)):  # E8M0 bytes, 0 = 2^-127
+            fast8, loop8 = _both8(*rows, x, n_groups, group, scales, values, name == "fp8_e4m3")
+            if scales.dtype == np.uint8:
+                s = np.ldexp(1.0, scales.astype(np.int32) - 127)
+            else:
+                s = scales.view(np.float16).astype(np.float32) if scales.dtype == np.uint16 else scales
+            bound = 4 * group * n_groups * np.finfo(np.float32).eps * float(np.abs(values).max()) * float(
+                np.abs(x).sum()) * float(s.max()) + 1e-44
+            assert np.all(np.abs(np.array(fast8) - np.array(loop8)) <= bound), (name, scales.dtype)
 
 
 def test_the_kernels_serve_decode_and_the_reference_serves_prefill_and_the_rest():
