@@ -73,6 +73,8 @@ def _style(record: dict) -> dict:
              "markersize": 5}
     if record.get("activations") == "int8":  # the same weights as their float-activation twin: drawn on top of it
         style.update(marker="^", markersize=9, markerfacecolor="none", markeredgewidth=1.5)
+    if record.get("double_quant"):           # two-level scales: the single-level twin's marker, hollow and larger
+        style.update(markersize=9, markerfacecolor="none", markeredgewidth=1.5)
     return style
 
 
@@ -81,8 +83,8 @@ def plot_knee(records: list[dict], path) -> str:
 
     One line per recipe kind across bit-widths (``recipe_kind``, from the records' structured fields):
     colour = granularity, dashed = asymmetric, crosses = MSE (or percentile) clipping, open triangles =
-    int8 activations, squares = GPTQ (diamonds with act-order), downward triangles = HQQ, and a marker
-    of its own for each element format. The legend sits below the panels.
+    int8 activations, squares = GPTQ (diamonds with act-order), downward triangles = HQQ, a marker
+    of its own for each element format (hollow with double quantization). The legend sits below the panels.
     """
     plt = _pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(15, 5.2))
