@@ -117,7 +117,7 @@ def cmd_table(args) -> int:
     print(f"Quantizing a sample weight w of shape {k}x{n} (K x N, Student-t entries, per-column spread,")
     print(f"outliers; seed {args.seed}): float32 takes {w.nbytes:,} bytes = 32 bits per weight.")
     print(f"Scales stored as {args.scale_dtype}; range chosen by clip={args.clip!r}; groups of {args.group_size} along K.\n")
-    rows = error_table(w, bits=args.bits, group_size=args.group_size, clip=args.clip, scale_dtype=np.dtype(args.scale_dtype))
+    rows = error_table(w, bits=args.bits, group_size=args.group_size, clip=args.clip, scale_dtype=args.scale_dtype)
     print(format_table(rows, ERROR_TABLE_COLUMNS, ERROR_TABLE_FORMATS))
     print(
         "\nRead it as: SQNR (dB, higher is better) gains about 6 dB per bit; per-channel and per-group "
@@ -588,7 +588,8 @@ def build_parser() -> argparse.ArgumentParser:
     table.add_argument("--bits", type=_bits, default=[8, 6, 5, 4, 3, 2], help="bit-widths, comma-separated (default 8,6,5,4,3,2)")
     table.add_argument("--group-size", type=_int_at_least(1), default=32, help="group size along K for per-group rows (default 32)")
     table.add_argument("--clip", choices=CLIPS, default="minmax", help="range selection (default minmax)")
-    table.add_argument("--scale-dtype", choices=["float16", "float32"], default="float16", help="scale storage (default float16)")
+    table.add_argument("--scale-dtype", choices=["float16", "float32", "bfloat16", "e8m0"], default="float16",
+                       help="scale storage (default float16)")
     table.add_argument("--seed", type=_int_at_least(0), default=0, help="seed of the sample weight (default 0)")
     table.set_defaults(func=cmd_table)
 
