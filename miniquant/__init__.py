@@ -18,6 +18,9 @@ import os as _os
 # kernels need (measured here: a 4-bit GEMV right after a NumPy matmul ran 2-3x slower).
 # The timeout only takes effect if NumPy is not imported yet, e.g. for the CLI and scripts
 # that import miniquant first; a value the user set wins.
+#: The environment variables miniquant set itself (a user's own value is never changed): a benchmark that
+#: starts fresh processes removes these, so that the child starts as a user's script would.
+_ENV_SET_BY_MINIQUANT = [] if "OPENBLAS_THREAD_TIMEOUT" in _os.environ else ["OPENBLAS_THREAD_TIMEOUT"]
 _os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
 from .quant import QuantSpec, choose_qparams, dequantize_affine, fake_quantize, quantize_affine  # noqa: E402
@@ -42,4 +45,4 @@ def __getattr__(name: str):
 
 
 def __dir__():
-    return sorted(set(globals()) - {"_importlib", "_os", "_LAZY"} | set(_LAZY))
+    return sorted(set(globals()) - {"_importlib", "_os", "_LAZY", "_ENV_SET_BY_MINIQUANT"} | set(_LAZY))

@@ -134,6 +134,16 @@ def cmd_bench(args) -> int:
 
     if args.json:
         check_output_path(args.json, name="--json")
+    if args.import_order:
+        shape = (args.shapes or [(1, 1024, 1024) if args.quick else (1, 4096, 4096)])[0]
+        print(speed.format_header(speed.machine_header()))
+        rows = speed.import_order_ratios(shape, rounds=2 if args.quick else args.rounds, reps=3 if args.quick else args.reps,
+                                         runs=1 if args.quick else 2)
+        print(speed.format_import_order(rows, shape))
+        if args.json:
+            with atomic_write(args.json, "w") as fh:
+                json.dump({"machine": speed.machine_header(), "shape": shape, "import_order": rows}, fh, indent=1)
+        return 0
     progress = lambda shape: print(f"... {'x'.join(map(str, shape))} done", file=sys.stderr, flush=True)  # noqa: E731
     result = speed.run_benchmark(args.shapes, quick=args.quick, rounds=args.rounds, reps=args.reps, cold=args.cold,
                                  compile_time=not args.no_compile, progress=progress)
@@ -575,6 +585,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="read 64 MB of other data before every timed call, as a model's other layers would: "
                        "weights come from memory, not from the cache a repeated call leaves them in")
     bench.add_argument("--no-compile", action="store_true", help="skip the cold/warm compile-time measurement")
+    bench.add_argument("--import-order", action="store_true",
+                       help="time every decode kernel in fresh processes with NumPy imported first and with "
+                       "miniquant first, and print both ratios (the first --shapes entry, default 1x4096x4096)")
     bench.add_argument("--json", help="also save the records to this JSON file")
     bench.set_defaults(func=cmd_bench)
 

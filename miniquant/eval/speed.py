@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import os
 import subprocess
 import sys
@@ -259,6 +260,133 @@ def compile_times() -> dict:
     return {"cold_s": cold, "warm_s": warm}
 
 
+def machine_header() -> dict:
+    """What the figures depend on: the CPU, what Numba compiles for, its threading layer, and NumPy's BLAS.
+
+    ``cpu`` from ``/proc/cpuinfo`` (else ``platform``); ``numba_target`` (LLVM's name of the CPU Numba
+    compiles for) and the AVX-512 features the kernels use; ``threading_layer`` after one parallel call;
+    ``blas``: the library, version, architecture kernel and thread count NumPy's BLAS reports through
+    ``threadpoolctl``; ``openblas_thread_timeout``: whether miniquant's setting reached OpenBLAS (only if
+    miniquant was imported before NumPy).
+    """
+    import platform
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            cpu = next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    header = {"cpu": cpu, "cores": os.cpu_count(), "numba_target": None, "features": [], "threading_layer": None,
+              "blas": None, "openblas_thread_timeout": os.environ.get("OPENBLAS_THREAD_TIMEOUT")}
+    from ..kernels._jit import NUMBA_AVAILABLE
+
+    if NUMBA_AVAILABLE:
+        import llvmlite.binding as llvm
+        import numba
+
+        from ..kernels import qmatmul as _qmatmul
+
+        features = llvm.get_host_cpu_features()
+        header["numba_target"] = llvm.get_host_cpu_name()
+        header["features"] = [f for f in ("avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vnni", "amx-int8")
+                              if features.get(f, False)]
+        w = quantize(np.ones((64, 64), np.float32), bits=8, granularity="channel")
+        _qmatmul(np.ones((1, 64), np.float32), w)            # starts Numba's thread pool
+        try:
+            header["threading_layer"] = numba.threading_layer()
+        except ValueError:
+            header["threading_layer"] = "not started"
+    try:
+        from threadpoolctl import threadpool_info
+
+        blas = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+        if blas:
+            b = blas[0]
+            header["blas"] = f"{b.get('internal_api')} {b.get('version')} ({b.get('architecture')}, {b.get('num_threads')} threads, {b.get('threading_layer')})"
+    except ImportError:  # pragma: no cover - a dependency
+        pass
+    return header
+
+
+def format_header(header: dict) -> str:
+    """The benchmark's first lines: ``machine_header`` in words."""
+    features = ", ".join(header["features"]) or "none of AVX2/AVX-512"
+    return (f"CPU: {header['cpu']} ({header['cores']} cores); Numba compiles for {header['numba_target']} "
+            f"({features}), threading layer {header['threading_layer']}\nBLAS: {header['blas']}; "
+            f"OPENBLAS_THREAD_TIMEOUT={header['openblas_thread_timeout']}")
+
+
+#: The decode kernels the import-order benchmark times: a label, ``quantize`` options and the kernel.
+IMPORT_ORDER_KERNELS = (
+    ("int8 channel", dict(bits=8, granularity="channel"), "qmatmul"),
+    ("int4 g32 f16", dict(bits=4, group_size=32, scale_dtype="float16"), "qmatmul"),
+    ("int4 g128 f16", dict(bits=4, group_size=128, scale_dtype="float16"), "qmatmul"),
+    ("nf4 g64 f16", dict(format="nf4", group_size=64, scale_dtype="float16"), "qmatmul"),
+    ("fp8_e4m3 channel", dict(format="fp8_e4m3", granularity="channel"), "qmatmul"),
+    ("w8a8 channel", dict(bits=8, granularity="channel"), "w8a8"),
+    ("w4a8 g128 f16", dict(bits=4, group_size=128, scale_dtype="float16"), "w4a8"),
+)
+
+_IMPORT_ORDER_SNIPPET = """
+import json, sys
+if sys.argv[1] == "numpy-first":
+    import numpy as np
+    import miniquant
+else:
+    import miniquant
+    import numpy as np
+from miniquant.eval import speed
+M, K, N, rounds, reps = (int(v) for v in sys.argv[2:7])
+rng = np.random.default_rng(0)
+w = rng.standard_normal((K, N), dtype=np.float32)
+x = rng.standard_normal((M, K), dtype=np.float32)
+out = {}
+for label, options, kernel in speed.IMPORT_ORDER_KERNELS:
+    qt = miniquant.quantize(w, **options)
+    fn = speed.KERNELS[kernel]
+    out[label] = speed.compare(lambda: x @ w, lambda: fn(x, qt), rounds=rounds, reps=reps)["ratio"]
+print(json.dumps(out))
+"""
+
+
+def import_order_ratios(shape=(1, 4096, 4096), *, rounds: int = 3, reps: int = 10, runs: int = 1) -> list[dict]:
+    """Every decode kernel's ratio to NumPy float32 in fresh processes, NumPy imported first and miniquant first.
+
+    Each of ``runs`` rounds starts one process per order (alternating, so that drift on a shared machine
+    hits both); a row per kernel holds the median ratio of each order and ``numpy_first / miniquant_first``
+    (the issue's target: at least 0.9).
+    """
+    import miniquant
+
+    M, K, N = shape
+    # the child starts as a user's script does: without the variables this process's miniquant set itself
+    env = {k: v for k, v in os.environ.items() if k not in miniquant._ENV_SET_BY_MINIQUANT}
+    ratios = {"numpy-first": [], "miniquant-first": []}
+    for _ in range(runs):
+        for order in ratios:
+            result = subprocess.run([sys.executable, "-c", _IMPORT_ORDER_SNIPPET, order, str(M), str(K), str(N),
+                                     str(rounds), str(reps)], capture_output=True, text=True, env=env)
+            if result.returncode != 0:
+                raise RuntimeError(f"the {order} benchmark process failed: {result.stderr.strip()[-500:]}")
+            ratios[order].append(json.loads(result.stdout.strip().splitlines()[-1]))
+    rows = []
+    for label, _, _ in IMPORT_ORDER_KERNELS:
+        first = float(np.median([r[label] for r in ratios["numpy-first"]]))
+        last = float(np.median([r[label] for r in ratios["miniquant-first"]]))
+        rows.append({"kernel": label, "numpy_first": first, "miniquant_first": last, "held": first / last})
+    return rows
+
+
+def format_import_order(rows: list[dict], shape) -> str:
+    """A printable table of ``import_order_ratios``."""
+    lines = [f"import order, {'x'.join(map(str, shape))}: ratio to NumPy float32 in fresh processes",
+             f"{'kernel':<18} {'numpy first':>12} {'miniquant first':>16} {'held':>6}"]
+    for r in rows:
+        lines.append(f"{r['kernel']:<18} {r['numpy_first']:>11.2f}x {r['miniquant_first']:>15.2f}x {r['held']:>6.2f}")
+    return "\n".join(lines)
+
+
 def format_records(records: list[BenchRecord], bandwidth: float) -> str:
     """A printable table of benchmark records."""
     head = f"{'M x K x N':<18} {'format':<19} {'path':<15} {'weight MB':>9} {'numpy ms':>9} {'kernel ms':>10} {'ratio':>6} {'GB/s':>6} {'of BW':>6}"
@@ -302,14 +430,15 @@ def run_benchmark(shapes=None, *, quick: bool = False, rounds: int = 3, reps: in
     k = 1024 if quick else 4096
     cross = crossover(k, k, ms=(1, 4, 16, 64) if quick else (1, 2, 4, 8, 16, 32, 64), reps=reps)
     pairs = bench_pairs((1, k, k), rounds=rounds, reps=reps, cold=cold)
-    return {"bandwidth_gbps": bandwidth, "cold": cold, "records": [dataclasses.asdict(r) for r in records],
+    return {"machine": machine_header(), "bandwidth_gbps": bandwidth, "cold": cold,
+            "records": [dataclasses.asdict(r) for r in records],
             "pairs": pairs, "crossover_k": k, "crossover": cross, "interleaved": interleaved_cost(k, k),
             "compile": compile_times() if compile_time else None}
 
 
 def format_benchmark(result: dict) -> str:
     """The report ``miniquant bench`` prints for a ``run_benchmark`` result."""
-    lines = []
+    lines = [format_header(result["machine"])] if result.get("machine") else []
     if result["cold"]:
         lines.append(f"cold caches: {EVICT_BYTES // 2**20} MB of other data are read before every timed call")
     lines.append(format_records([BenchRecord(**r) for r in result["records"]], result["bandwidth_gbps"]))

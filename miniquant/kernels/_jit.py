@@ -23,7 +23,11 @@ import os
 # Numba GEMV took 8 ms per pair instead of 3.5. Passive waiting costs back-to-back Numba
 # calls some speed, but a transformer alternates the two constantly. Read by the OpenMP
 # runtime when Numba first starts its threads; a value the user set wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+if "OMP_WAIT_POLICY" not in os.environ:
+    import miniquant as _package
+
+    _package._ENV_SET_BY_MINIQUANT.append("OMP_WAIT_POLICY")
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
 
 try:  # Numba is a core dependency, but the library must still work without it.
     import numba as _numba

@@ -41,3 +41,22 @@ def test_bench_with_cold_caches_reads_other_data_before_every_call(capsys, monke
     # (formats, then the table/integer pairs) x (baseline, kernel) x rounds x reps
     assert len(calls) == (len(speed.FORMATS) + len(speed.PAIRS)) * 2 * 2 * 3
     assert "table kernels against their integer twins" in out and "nf4 g64 f16" in out
+
+
+def test_the_benchmark_names_its_machine():
+    header = speed.machine_header()
+    assert header["cpu"] and header["cores"] >= 1
+    text = speed.format_header(header)
+    assert text.startswith("CPU: ") and "BLAS: " in text and "OPENBLAS_THREAD_TIMEOUT" in text
+
+
+def test_import_order_mode_times_every_decode_kernel_in_both_orders(capsys, tmp_path):
+    out = tmp_path / "order.json"
+    assert main(["bench", "--import-order", "--quick", "--shapes", "1x256x64", "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "numpy first" in text and "miniquant first" in text
+    import json
+
+    rows = json.loads(out.read_text())["import_order"]
+    assert [r["kernel"] for r in rows] == [label for label, _, _ in speed.IMPORT_ORDER_KERNELS]
+    assert all(r["numpy_first"] > 0 and r["miniquant_first"] > 0 for r in rows)
