@@ -33,7 +33,7 @@ __all__ = [
 ]
 
 #: Subpackages served lazily (PEP 562); ``miniquant.testing`` names its extra itself if Hypothesis is missing.
-_LAZY = ("eval", "files", "formats", "kernels", "methods", "mixed", "nn", "packing", "quant", "testing")
+_LAZY = ("eval", "files", "formats", "kernels", "methods", "mixed", "nn", "packing", "progress", "quant", "testing")
 
 
 def __getattr__(name: str):

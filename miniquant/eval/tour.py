@@ -13,9 +13,9 @@ import csv
 import itertools
 import json
 import math
-import sys
 
 from ..files import atomic_write
+from ..progress import progress_bar
 from ..methods import Calibration, Recipe, quantize_model
 from ..nn.gpt import GPT
 from ..quant import QuantSpec
@@ -189,10 +189,10 @@ def run_tour(model: GPT, corpus, recipes: list[Recipe], *, max_windows: int = 16
     quantized_names = [k for k, v in model.params.items() if recipes and recipes[0].spec_for(k, v) is not None]
     rows = [None] + list(recipes)  # None: the float model itself
     records = []
-    for i, recipe in enumerate(rows):
+    bar = progress_bar(rows, desc="tour", unit="recipe", enabled=progress)
+    for recipe in bar:
         label = "float32" if recipe is None else recipe.label()
-        if progress:
-            print(f"\r[{'#' * int(30 * i / len(rows)):<30}] {i}/{len(rows)} {label:<24}", end="", file=sys.stderr, flush=True)
+        bar.set_postfix_str(label)
         params = model.params if recipe is None else quantize_model(model.params, recipe, calibration_ids)
         candidate = GPT(model.config, params, activations="float" if recipe is None else recipe.activations)
         ledger = memory_ledger(params)
@@ -206,8 +206,7 @@ def run_tour(model: GPT, corpus, recipes: list[Recipe], *, max_windows: int = 16
         record.update(evaluate_model(reference, candidate, ids, targets, problems))
         record["decode_tokens_per_s"] = decode_tokens_per_second(candidate, speed_tokens)
         records.append(record)
-    if progress:
-        print(f"\r[{'#' * 30}] {len(rows)}/{len(rows)} done{' ' * 24}", file=sys.stderr)
+    bar.close()
     return records
 
 

@@ -21,6 +21,7 @@ import time
 import numpy as np
 
 from ..mixed import is_quantized_weight
+from ..progress import progress_bar
 from ..nn.gpt import GPT, Params
 from ..tensor import quantize
 from .awq import apply_awq
@@ -118,15 +119,11 @@ def _quantize_calibrated(params: dict, recipe: Recipe, ids: np.ndarray, config, 
     selected = set(_selected_linear(params, recipe, config))
     stages = [[n for n in stage if n in selected] for stage in sequential_stages(config)]
     stages = [stage for stage in stages if stage]
-    for i, stage in enumerate(stages):
+    for stage in progress_bar(stages, desc=recipe.method, unit="stage", enabled=progress):
         model = GPT(config, current, activations=recipe.activations)
         stats = collect_input_stats(model, ids, stage)
         for name in stage:
             current[name] = quantize_tensor(params[name], recipe.spec_for(name, params[name]), recipe, stats[name])
-        if progress:
-            print(f"\r{recipe.method}: {i + 1}/{len(stages)} layers", end="", file=sys.stderr, flush=True)
-    if progress:
-        print(file=sys.stderr)
     return current
 
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
-import sys
 import time
 
 import numpy as np
 
+from ..progress import progress_bar
 from .backward import loss_and_grads
 from .config import GPTConfig
 from .data import Corpus
@@ -125,25 +125,20 @@ def train(config: GPTConfig, tc: TrainConfig, corpus: Corpus, *, params: dict | 
     opt = AdamW(params, weight_decay=tc.weight_decay)
     docs, arith = streams(corpus)
     history, start, smooth = [], time.perf_counter(), None
-    for step in range(tc.steps):
+    bar = progress_bar(range(tc.steps), desc="train", unit="step", enabled=progress)
+    for step in bar:
         ids, targets = sample_batch(docs, arith, config.n_ctx, tc.batch_size, rng, tc.arith_fraction)
         loss, grads = loss_and_grads(params, config, ids, targets)
         norm = clip_gradients(grads, tc.grad_clip)
         lr = learning_rate(step, tc)
         opt.step(params, grads, lr)
         smooth = loss if smooth is None else 0.95 * smooth + 0.05 * loss
-        if progress:
-            elapsed = time.perf_counter() - start
-            done = (step + 1) / tc.steps
-            bar = "#" * int(30 * done)
-            print(f"\r[{bar:<30}] step {step + 1}/{tc.steps} loss {smooth:.3f} "
-                  f"({elapsed:.0f} s, {elapsed / done - elapsed:.0f} s left)", end="", file=sys.stderr, flush=True)
+        bar.set_postfix_str(f"loss {smooth:.3f}", refresh=False)
         if (step + 1) % tc.log_every == 0 or step + 1 == tc.steps:
             record = {"step": step + 1, "loss": float(smooth), "lr": float(lr), "grad_norm": norm,
                       "seconds": time.perf_counter() - start}
             history.append(record)
             if on_log is not None:
                 on_log(params, record)
-    if progress:
-        print(file=sys.stderr)
+    bar.close()
     return params, history
