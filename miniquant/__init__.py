@@ -13,15 +13,22 @@ until touched, so ``import miniquant`` stays light.
 """
 import importlib as _importlib
 import os as _os
+import sys as _sys
 
 # OpenBLAS's worker threads keep spinning after each call and steal the cores Numba's
 # kernels need (measured here: a 4-bit GEMV right after a NumPy matmul ran 2-3x slower).
-# The timeout only takes effect if NumPy is not imported yet, e.g. for the CLI and scripts
-# that import miniquant first; a value the user set wins.
+# OpenBLAS reads the timeout when it loads; if NumPy (and so OpenBLAS) is loaded already,
+# _threads.reset_openblas_threads makes it read it again. A value the user set wins.
 #: The environment variables miniquant set itself (a user's own value is never changed): a benchmark that
 #: starts fresh processes removes these, so that the child starts as a user's script would.
 _ENV_SET_BY_MINIQUANT = [] if "OPENBLAS_THREAD_TIMEOUT" in _os.environ else ["OPENBLAS_THREAD_TIMEOUT"]
 _os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+if _ENV_SET_BY_MINIQUANT and "numpy" in _sys.modules:
+    # NumPy came first: its OpenBLAS read the environment before the line above (see _threads.py)
+    from ._threads import reset_openblas_threads as _reset
+
+    _reset()
+    del _reset
 
 from .quant import QuantSpec, choose_qparams, dequantize_affine, fake_quantize, quantize_affine  # noqa: E402
 from .tensor import QTensor, dequantize, quantize  # noqa: E402
@@ -45,4 +52,4 @@ def __getattr__(name: str):
 
 
 def __dir__():
-    return sorted(set(globals()) - {"_importlib", "_os", "_LAZY", "_ENV_SET_BY_MINIQUANT"} | set(_LAZY))
+    return sorted(set(globals()) - {"_importlib", "_os", "_sys", "_LAZY", "_ENV_SET_BY_MINIQUANT"} | set(_LAZY))
