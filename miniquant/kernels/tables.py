@@ -37,7 +37,7 @@ import numpy as np
 
 from ..tensor import QTensor
 from ._codes import scale_value
-from ._jit import HAS_AVX512, intrinsic, jit_fast, jit_inline, overload, prange
+from ._jit import HAS_AVX512, intrinsic, jit_fast, jit_inline, overload, prange, threads_for
 from .operands import check_weight, kernel_scales
 
 #: Which kernel serves a format: ``"t4"`` (16-entry table), ``"e4m3"`` or ``"e5m2"`` (FP8 bytes).
@@ -392,8 +392,6 @@ def table_matmul(x2: np.ndarray, op: TableOperands) -> np.ndarray | None:
     ``None`` when e4m3's ``x * 256`` could overflow (``max |x|`` above ``_E4M3_X_LIMIT``): the caller
     runs the reference.
     """
-    from ._jit import threads_for
-
     M, K = x2.shape
     if op.factor != 1.0:
         if float(np.abs(x2).max()) > _E4M3_X_LIMIT:

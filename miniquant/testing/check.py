@@ -371,15 +371,7 @@ def check_quantizer(
             hung.x = x
             raise
 
-    if seed is not None:
-        run = hseed(seed)(run)
-    try:
-        run()
-    except P.PropertyFailed as failure:
-        raise AssertionError(f"check_quantizer: {failure}") from failure
-    except _Hung as hung:
-        raise AssertionError(f"check_quantizer: property 'finishes_in_time' failed: {hung.what} did not return "
-                             f"within {hung.seconds:g} s (raise timeout= if it is just slow){_where(hung.x, 'the x it was given')}") from None
+    _run_reporting(run, seed, "check_quantizer")
 
 
 def _element_format(format):
@@ -460,15 +452,21 @@ def check_element_format(encode, decode, *, format, kinds=ELEMENT_KINDS, max_exa
         except P.PropertyFailed as failure:
             raise P.PropertyFailed(failure.property, failure.detail + _where(x, "x")) from failure
 
+    _run_reporting(run, seed, "check_element_format")
+
+
+def _run_reporting(run, seed, who: str) -> None:
+    """Run a kit's Hypothesis test (with ``seed`` if given); a failed property or a hang becomes one AssertionError."""
     if seed is not None:
         run = hseed(seed)(run)
     try:
         run()
     except P.PropertyFailed as failure:
-        raise AssertionError(f"check_element_format: {failure}") from failure
+        raise AssertionError(f"{who}: {failure}") from failure
     except _Hung as hung:
-        raise AssertionError(f"check_element_format: property 'finishes_in_time' failed: {hung.what} did not return "
-                             f"within {hung.seconds:g} s") from None
+        where = _where(hung.x, "the x it was given") if hasattr(hung, "x") else ""
+        raise AssertionError(f"{who}: property 'finishes_in_time' failed: {hung.what} did not return "
+                             f"within {hung.seconds:g} s (raise timeout= if it is just slow){where}") from None
 
 
 def _where(x, what: str = "minimal falsifying x") -> str:
