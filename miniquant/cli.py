@@ -279,13 +279,24 @@ def _recipe(args):
             raise ValueError("--double-quant needs --bits or --format")
         if args.protect:
             raise ValueError("--protect needs --bits")
+        if args.head is not None:
+            raise ValueError("--head needs --bits or --format")
         if args.method != "rtn" or args.method_option:
             raise ValueError("--method and --method-option need --bits")
         return None
     return make_recipe(args.bits, format=args.format, scheme=args.scheme, granularity=args.granularity, group_size=args.group_size,
                        clip=args.clip, scale_dtype=args.scale_dtype, double_quant=args.double_quant, protect=args.protect,
                        protect_bits=args.protect_bits, activations=getattr(args, "activations", "float"), method=args.method,
-                       **dict(args.method_option))
+                       head=args.head, **dict(args.method_option))
+
+
+def _head(value: str):
+    """``--head``: ``same`` or a bit-width 2..8."""
+    if value == "same":
+        return value
+    if value.isdigit() and 2 <= int(value) <= 8:
+        return int(value)
+    raise argparse.ArgumentTypeError(f"--head must be 'same' or a bit-width 2..8, got {value!r}")
 
 
 def _calibration(args):
@@ -346,7 +357,7 @@ def cmd_quantize(args) -> int:
     save_checkpoint(out, model.config, qparams, meta)
     float_bytes = memory_ledger(model.params).total_bytes
     print(f"{recipe.label()}: {ledger.total_bytes:,} bytes held ({ledger.bits_per_weight:.3f} bits per weight, "
-          f"embeddings, LayerNorms and biases in float) vs {float_bytes:,} in float32 ({float_bytes / ledger.total_bytes:.2f}x smaller)")
+          f"{'wpe' if recipe.head is not None else 'embeddings'}, LayerNorms and biases in float) vs {float_bytes:,} in float32 ({float_bytes / ledger.total_bytes:.2f}x smaller)")
     print(f"saved {out} ({os.path.getsize(out):,} bytes on disk)")
     print(f"next: miniquant eval --model {out}   or   miniquant generate --model {out}")
     return 0
@@ -467,6 +478,9 @@ def _add_recipe_args(parser, *, required: bool = False, what: str = "", activati
                        help="how scales are stored (default float16; float32 with --double-quant; e8m0 for MX formats)")
     group.add_argument("--double-quant", action="store_true",
                        help="quantize the scales too (QLoRA): 8-bit e4m3 codes with a float32 scale per 256")
+    group.add_argument("--head", type=_head, metavar="{same,2..8}",
+                       help="quantize the tied output head (wte) too: 'same' as the matrices, or a bit-width "
+                       "(8: per channel); default float")
     group.add_argument("--protect", action="append", default=[], metavar="PATTERN",
                        help="keep tensors matching PATTERN (fnmatch, e.g. 'h.0.*') at --protect-bits; repeatable")
     group.add_argument("--protect-bits", type=int, choices=range(2, 9), metavar="{2..8}", default=8,

@@ -34,7 +34,8 @@ from .packing import pack_codes, packed_nbytes, unpack_codes
 from .quant import QuantSpec, choose_qparams, code_dtype, dequantize_affine, make_spec, quantize_affine
 from .quant._checks import check_axis
 from .quant.blocks import params_shape
-from .quant.double_quant import check_double_quant_parts, double_dequantize, double_quantize_params
+from .quant.double_quant import (DOUBLE_QUANT_BLOCK, SCALE_ELEMENT, check_double_quant_parts, double_dequantize,
+                                 double_quantize_params)
 
 
 def _stored_shape(shape: tuple[int, ...], axis: int) -> tuple[int, ...]:
@@ -63,6 +64,14 @@ def _check_stream(name: str, packed: np.ndarray, count: int, bits: int, top: int
     if used and packed.size and int(packed[-1]) >> used:
         raise ValueError(f"{name}: the {8 - used} padding bit(s) after the last code must be zero, "
                          f"got byte {int(packed[-1]):#04x}")
+
+
+def _row_codes(packed: np.ndarray, bits: int, R: int, C: int, rows: np.ndarray) -> np.ndarray:
+    """The unsigned codes ``[len(rows), C]`` of some rows of an ``(R, C)`` stream stored row after row."""
+    if C * bits % 8 == 0:                        # each row starts on a byte: unpack only the rows asked for
+        row_bytes = C * bits // 8
+        return unpack_codes(packed.reshape(R, row_bytes)[rows].reshape(-1), bits, rows.size * C).reshape(-1, C)
+    return unpack_codes(packed, bits, R * C).reshape(R, C)[rows]
 
 
 def _frozen(a: np.ndarray) -> np.ndarray:
@@ -304,6 +313,64 @@ class QTensor:
     def dequantize(self) -> np.ndarray:
         """``x_hat = (codes - zero_point) * scale`` as float32 of shape ``shape``."""
         return dequantize_affine(self.codes, self.scale, self.zero_point, self._spec)
+
+    @property
+    def T(self) -> "QTensor":
+        """The transpose of a 2-D QTensor, sharing every stored byte (no copy, nothing re-quantized).
+
+        A ``(R, C)`` tensor quantized along ``axis=1`` and its ``(C, R)`` transpose along ``axis=0``
+        have the same storage order (the block axis last), so only the shape and the axis change.
+        This is how a tied output head is used: ``wte`` ``[V, E]`` quantized along its rows, and
+        ``wte.T`` ``[E, V]`` is a weight ``(K, N)`` for the kernels.
+        """
+        if self.ndim != 2:
+            raise ValueError(f"T transposes a 2-D QTensor, this one has shape {self._shape}")
+        out = object.__new__(QTensor)
+        out._packed, out._stored_scale = self._packed, self._stored_scale
+        out._zero_point_packed, out._second_scale = self._zero_point_packed, self._second_scale
+        out._shape = self._shape[::-1]
+        out._spec = self._spec.replace(axis=1 - self._axis)
+        return out
+
+    def dequantize_rows(self, rows) -> np.ndarray:
+        """``self.dequantize()[rows]`` for a 2-D tensor quantized along ``axis=1``, reading only those rows.
+
+        An embedding lookup: a quantized ``wte`` ``[V, E]`` gives the float32 rows ``[n, E]`` of the
+        ``n`` token ids in ``rows`` (any integer array; the result has shape ``rows.shape + (E,)``).
+        Each row's codes, scales and zero points are contiguous in storage, so nothing else is decoded.
+        """
+        if self.ndim != 2 or self._axis != 1:
+            raise ValueError(f"dequantize_rows reads rows of a 2-D QTensor quantized along axis 1 "
+                             f"(each row holds its own blocks), got shape {self._shape} with axis={self._axis}")
+        rows = np.asarray(rows)
+        if not np.issubdtype(rows.dtype, np.integer):
+            raise TypeError(f"rows must be integer indices, got dtype {rows.dtype}")
+        R, C = self._shape
+        if rows.size and (rows.min() < 0 or rows.max() >= R):
+            raise ValueError(f"rows must lie in [0, {R - 1}], got {int(rows.min())}..{int(rows.max())}")
+        flat = rows.reshape(-1)
+        if flat.size == 0:
+            return np.zeros((*rows.shape, C), np.float32)
+        spec = self._spec
+        raw = _row_codes(self._packed, spec.bits, R, C, flat)                      # [n, C] unsigned
+        codes = (raw.astype(np.int16) + spec.qmin).astype(code_dtype(spec))
+        if spec.granularity == "tensor":                                           # one scale for every row
+            stored, index = self._stored_scale, np.zeros((1, 1), np.intp)
+        else:
+            n_blocks = self._stored_scale.shape[-1]
+            stored = self._stored_scale[flat]                                      # [n, C // block]
+            index = flat[:, None] * n_blocks + np.arange(n_blocks)                # positions in storage order
+        if self._second_scale is not None:
+            second = self._second_scale[index // DOUBLE_QUANT_BLOCK]
+            scale = (SCALE_ELEMENT.decode(stored).astype(np.float64) * second).astype(np.float32)
+        else:
+            scale = spec.scale_dtype.decode(stored)
+        if self._zero_point_packed is None:
+            zero_point = np.zeros(scale.shape, np.int32)
+        else:
+            zero_point = unpack_codes(self._zero_point_packed, spec.bits, self._stored_scale.size)[index].astype(np.int32)
+        x_hat = dequantize_affine(codes, scale, zero_point, spec)
+        return x_hat.reshape(*rows.shape, C)
 
     def __repr__(self) -> str:
         s = self._spec

@@ -224,3 +224,47 @@ def test_a_negative_axis_means_the_same_as_its_positive_twin(axis, granularity, 
     np.testing.assert_array_equal(qt.codes, twin.codes)
     np.testing.assert_array_equal(qt.packed, twin.packed)
     np.testing.assert_array_equal(qt.dequantize(), twin.dequantize())
+
+
+rows_and_array = weight_shapes(max_side=16).flatmap(
+    lambda shape: st.tuples(
+        quant_specs(shape=shape, axis=1), quantizable_arrays(shape=shape, max_magnitude=6e4),
+        st.lists(st.integers(0, shape[0] - 1), min_size=1, max_size=6),
+    )
+)
+
+
+@given(rows_and_array)
+def test_rows_and_transpose_read_the_same_numbers_as_dequantize(case):
+    spec, x, rows = case
+    qt = mq.quantize(x, spec)
+    full = qt.dequantize()
+    np.testing.assert_array_equal(qt.dequantize_rows(np.array(rows)), full[rows])
+    t = qt.T
+    assert t.shape == full.T.shape and t.spec.axis == 0 and t.packed is qt.packed   # the same bytes, no copy
+    np.testing.assert_array_equal(t.dequantize(), full.T)
+    assert t.T.spec == qt.spec and t.nbytes == qt.nbytes
+
+
+@pytest.mark.parametrize("options", [dict(format="nf4", group_size=64, double_quant=True), dict(format="mxfp4"),
+                                     dict(bits=4, group_size=32, scale_dtype="bfloat16"),
+                                     dict(bits=3, scheme="asymmetric", granularity="tensor")])
+def test_rows_of_formats_and_two_level_scales(options, rng):
+    qt = mq.quantize(rng.standard_normal((256, 128)).astype(np.float32), axis=1, **options)
+    ids = np.array([[255, 0, 7], [7, 7, 128]])
+    out = qt.dequantize_rows(ids)
+    assert out.shape == (2, 3, 128)
+    np.testing.assert_array_equal(out, qt.dequantize()[ids])
+
+
+def test_rows_refuse_what_they_cannot_read(rng):
+    w = rng.standard_normal((8, 32)).astype(np.float32)
+    with pytest.raises(ValueError, match="quantized along axis 1"):
+        mq.quantize(w, bits=4, group_size=8).dequantize_rows([0])
+    qt = mq.quantize(w, bits=4, group_size=8, axis=1)
+    with pytest.raises(ValueError, match=r"rows must lie in \[0, 7\], got 0..8"):
+        qt.dequantize_rows([0, 8])
+    with pytest.raises(TypeError, match="rows must be integer indices"):
+        qt.dequantize_rows([0.5])
+    with pytest.raises(ValueError, match="T transposes a 2-D QTensor"):
+        mq.quantize(rng.standard_normal(32).astype(np.float32), bits=4).T

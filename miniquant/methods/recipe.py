@@ -31,6 +31,8 @@ from .smoothquant import SMOOTHQUANT_OPTIONS, check_smoothquant_options
 
 #: Tensors kept in float unless a recipe says otherwise (patterns in ``fnmatch`` syntax).
 DEFAULT_KEEP = ("wte", "wpe", "*.bias", "*ln_*")
+#: The tied output head and token embedding: quantized only when a recipe's ``head`` asks.
+TIED_HEAD = "wte"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,6 +83,13 @@ class Recipe:
     ``GPT(..., activations=...)``); it changes no stored byte. ``method`` names one of
     ``METHODS`` and ``options`` (a dict, kept as sorted pairs) overrides its defaults; options
     that contradict a spec of the recipe are refused here.
+
+    ``head`` (``None``: float) quantizes the tied output head, the token embedding ``wte``
+    ``[V, E]``, with that spec along its rows (``axis=1``, the ``E`` that the logits ``x @ wte.T``
+    sum over), as llama.cpp stores ``output`` and ``token_embd`` quantized: the model then multiplies
+    the logits with the quantized matrix and dequantizes embedding rows on lookup. It is the largest
+    matrix of a GPT-2 (38 M of GPT-2 small's 124 M weights) and every token reads it whole.
+    Round-to-nearest only: the calibrated methods quantize the linear layers.
     """
 
     spec: QuantSpec
@@ -89,13 +98,21 @@ class Recipe:
     activations: str = "float"
     method: str = "rtn"
     options: tuple = ()
+    head: QuantSpec | None = None
 
     def __post_init__(self):
         if self.activations not in ACTIVATIONS:
             raise ValueError(f"activations must be 'float' or 'int8', got {self.activations!r}")
         if not isinstance(self.spec, QuantSpec):
             raise TypeError(f"spec must be a QuantSpec, got {type(self.spec).__name__}")
-        specs = [self.spec] + [o for _, o in self.overrides if o is not None]
+        if self.head is not None:
+            if not isinstance(self.head, QuantSpec):
+                raise TypeError(f"head must be a QuantSpec or None, got {type(self.head).__name__}")
+            if self.method != "rtn":
+                raise ValueError(f"head= quantizes the tied output head by round-to-nearest; method {self.method!r} "
+                                 "quantizes the linear layers only (leave head=None)")
+            object.__setattr__(self, "head", self.head.replace(axis=1))
+        specs = [self.spec] + [o for _, o in self.overrides if o is not None] + [self.head] * (self.head is not None)
         object.__setattr__(self, "options", _check_method(self.method, self.options, specs))
         formats = sorted({s.format for s in specs} - {"int"})   # each method's own check refuses formats it cannot use
         if formats and self.activations == "int8":
@@ -113,9 +130,14 @@ class Recipe:
         return {**METHODS[self.method].defaults, **dict(self.options)}
 
     def spec_for(self, name: str, value) -> QuantSpec | None:
-        """The spec for tensor ``name``, or ``None`` if it stays in float (vectors always do)."""
+        """The spec for tensor ``name``, or ``None`` if it stays in float (vectors always do).
+
+        ``"wte"`` gets ``head`` (along ``axis=1``) whatever ``keep`` and ``overrides`` say.
+        """
         if np.ndim(value) != 2:
             return None
+        if name == TIED_HEAD:
+            return self.head
         for pattern, spec in self.overrides:
             if fnmatch.fnmatchcase(name, pattern):
                 return spec
@@ -147,16 +169,26 @@ class Recipe:
         changed = {k: v for k, v in self.options if METHODS[self.method].defaults.get(k) != v}
         if changed:
             method += "(" + ",".join(f"{k}={v}" for k, v in changed.items()) + ")"
-        kind = f"int{s.bits} {'sym' if s.scheme == 'symmetric' else 'asym'}" if s.format == "int" else s.format
+        head = ""
+        if self.head is not None:
+            h = self.head
+            same_blocks = h.is_mx or h.granularity_label == gran
+            head = " +head" if h.replace(axis=0) == s else f" +head {_kind(h)}{'' if same_blocks else ' ' + h.granularity_label}"
         if s.is_mx:                       # blocks of 32 and E8M0 scales are the format's own
-            return f"{kind}{clip}{extra}{method}{act}"
+            return f"{_kind(s)}{clip}{extra}{head}{method}{act}"
         scales = " dq" if s.double_quant else {"bfloat16": " bf16", "e8m0": " e8m0"}.get(s.scale_dtype.name, "")
-        return f"{kind} {gran}{scales}{clip}{extra}{method}{act}"
+        return f"{_kind(s)} {gran}{scales}{clip}{extra}{head}{method}{act}"
+
+
+def _kind(s: QuantSpec) -> str:
+    """``"int4 sym"``, ``"nf4"``, ``"mxfp4"``: a spec's grid, as a label starts."""
+    return f"int{s.bits} {'sym' if s.scheme == 'symmetric' else 'asym'}" if s.format == "int" else s.format
 
 
 def make_recipe(bits: int | None = None, *, format: str = "int", scheme: str = "symmetric", granularity: str | None = None, group_size: int | None = None,
                 clip: str = "minmax", scale_dtype=None, double_quant: bool = False, protect=(),
-                protect_bits: int | None = 8, activations: str = "float", method: str = "rtn", **options) -> Recipe:
+                protect_bits: int | None = 8, activations: str = "float", method: str = "rtn", head=None,
+                **options) -> Recipe:
     """A recipe from plain options (what the CLI takes): the default ``keep``, plus ``protect``.
 
     ``granularity`` defaults to ``"group"`` when ``group_size`` is given, else ``"channel"``.
@@ -165,7 +197,10 @@ def make_recipe(bits: int | None = None, *, format: str = "int", scheme: str = "
     ``format`` names an element format (``"nf4"``, ``"fp8_e4m3"``, ...; ``bits`` then follows from it)
     or an MX format (``"mxfp4"``: blocks of 32 and E8M0 scales, so no granularity).
     ``scale_dtype`` defaults to float16, float32 with ``double_quant`` (QLoRA's second level) and E8M0
-    for the MX formats.
+    for the MX formats. ``head`` quantizes the tied output head (``Recipe.head``): ``"same"`` with the
+    recipe's spec, an integer with the integer grid at that many bits (the recipe's granularity and
+    scales; 8 bits per channel, one scale per token row, which the W8A8 kernel multiplies too;
+    llama.cpp's mixes keep ``output`` at more bits than the layers), ``None`` (default) float.
 
     Examples
     --------
@@ -187,6 +222,10 @@ def make_recipe(bits: int | None = None, *, format: str = "int", scheme: str = "
     'nf4 g64 dq'
     >>> make_recipe(format="mxfp4").label()
     'mxfp4'
+    >>> make_recipe(4, group_size=128, head="same").label()
+    'int4 sym g128 +head'
+    >>> make_recipe(4, group_size=128, head=8).label()
+    'int4 sym g128 +head int8 sym channel'
     """
     mx = format in MX_FORMATS
     if not mx:
@@ -199,8 +238,17 @@ def make_recipe(bits: int | None = None, *, format: str = "int", scheme: str = "
     if protect_bits is not None:   # protected matrices: the integer grid at protect_bits, single-level scales
         protected = spec.replace(bits=protect_bits, format="int", double_quant=False,
                                  scale_dtype="float16" if mx or double_quant else spec.scale_dtype)
+    if head is None or head == "same":
+        head_spec = None if head is None else spec
+    elif isinstance(head, bool) or not isinstance(head, (int, np.integer)):
+        raise ValueError(f"head must be None (float), 'same' or a bit-width, got {head!r}")
+    else:                          # the integer grid at head bits, single-level scales, like protect_bits
+        head_spec = spec.replace(bits=int(head), format="int", double_quant=False,
+                                 scale_dtype="float16" if mx or double_quant else spec.scale_dtype)
+        if head == 8:              # 8 bits: one scale per token row, which W8A8 multiplies too
+            head_spec = head_spec.replace(granularity="channel", group_size=None)
     return Recipe(spec, overrides=tuple((pattern, protected) for pattern in protect), activations=activations,
-                  method=method, options=options)
+                  method=method, options=options, head=head_spec)
 
 
 def check_recipe(recipe: Recipe, params: dict) -> Recipe:

@@ -9,7 +9,10 @@ Weights live in one flat dict named as in Hugging Face GPT-2 checkpoints (withou
     h.{i}.attn.c_proj.weight [E, E]     h.{i}.ln_2.weight/bias [E]
     h.{i}.mlp.c_fc.weight [E, 4E]       h.{i}.mlp.c_proj.weight [4E, E]   (+ biases)
 
-The output head is tied to ``wte``. Shapes in comments: ``B`` batch, ``T`` new tokens,
+The output head is tied to ``wte``; ``wte`` may be a ``QTensor`` quantized along its rows
+(``axis=1``, ``Recipe.head``): the logits then run through the kernels with ``wte.T`` (the same
+stored bytes, a weight ``[E, V]``) and the embedding lookup dequantizes only the rows it reads.
+Shapes in comments: ``B`` batch, ``T`` new tokens,
 ``P`` cached (past) tokens, ``E`` features, ``H`` heads of size ``D``. Tests:
 ``tests/nn/test_gpt.py``.
 """
@@ -103,15 +106,22 @@ class GPT:
                     raise TypeError(f"params[{name!r}] must be a float array or a QTensor, got dtype {value.dtype}")
             if tuple(value.shape) != shape:
                 raise ValueError(f"params[{name!r}] has shape {tuple(value.shape)}, the config needs {shape}")
-        if is_quantized_weight(params["wte"]) or is_quantized_weight(params["wpe"]):
-            raise TypeError("the embeddings wte and wpe must stay float arrays (they are looked up, not multiplied)")
+        wte = params["wte"]
+        if is_quantized_weight(params["wpe"]) or (is_quantized_weight(wte) and not isinstance(wte, QTensor)):
+            raise TypeError("wpe must stay a float array (it is looked up, not multiplied), and a quantized wte must be a "
+                            "QTensor (the tied head)")
+        if isinstance(wte, QTensor) and wte.spec.axis != 1:
+            raise ValueError("a quantized wte (the tied head) must be quantized along axis 1, the embedding features the "
+                             f"logits sum over, got axis={wte.spec.axis} (Recipe(head=...) does this)")
         if activations not in ACTIVATIONS:
             raise ValueError(f"activations must be one of {list(ACTIVATIONS)}, got {activations!r}")
+        #: The tied head as a weight [E, V] for the kernels (shares wte's bytes), or None for a float wte.
+        self._head = wte.T if isinstance(wte, QTensor) else None
         if activations == "int8":
             for name, value in params.items():
                 if isinstance(value, QTensor):
                     try:
-                        int8_activation_matmul(value)
+                        int8_activation_matmul(value.T if name == "wte" else value)
                     except ValueError as err:
                         raise ValueError(f"activations='int8' cannot multiply params[{name!r}]: {err}") from None
         self.config = config
@@ -176,11 +186,18 @@ class GPT:
         ids = self._check_ids(ids, past)
         p = self.params
         T = ids.shape[1]
-        x = p["wte"][ids] + p["wpe"][past:past + T]                                  # [B, T, E]
+        x = self._embed(ids) + p["wpe"][past:past + T]                               # [B, T, E]
         for i in range(self.config.n_layer):
             x = self._block(x, i, None if cache is None else cache[i])
         x = layer_norm(x, p["ln_f.weight"], p["ln_f.bias"], self.config.layer_norm_eps)
+        if self._head is not None:                                                   # quantized tied head
+            return linear(x, self._head, None, self.activations)                     # [B, T, E] @ [E, V] -> [B, T, V]
         return (x @ p["wte"].T).astype(np.float32, copy=False)                       # [B, T, E] @ [E, V] -> [B, T, V]
+
+    def _embed(self, ids: np.ndarray) -> np.ndarray:
+        """Token embeddings ``[B, T, E]``: rows of ``wte``, dequantized on lookup when it is quantized."""
+        wte = self.params["wte"]
+        return wte.dequantize_rows(ids) if isinstance(wte, QTensor) else wte[ids]
 
     def new_cache(self) -> list[dict]:
         """An empty key/value cache: one dict per layer, filled by ``forward(ids, cache)``."""

@@ -32,3 +32,23 @@ def test_overrides_and_fake_quantization_agree():
     assert recipe.label() == "int4 sym g32 +h.0.mlp.*,h.1.attn.c_proj.weight overrides"
     with pytest.raises(TypeError, match="recipe must be a Recipe"):
         quantize_model(params, QuantSpec(bits=4))
+
+
+def test_a_recipe_may_quantize_the_tied_head():
+    from miniquant.methods import make_recipe
+
+    params = init_params(CONFIG)
+    for head, bits, granularity in (("same", 4, "group"), (8, 8, "channel")):
+        recipe = make_recipe(4, group_size=16, head=head)
+        q = quantize_model(params, recipe)
+        wte = q["wte"]
+        assert isinstance(wte, QTensor) and wte.spec.axis == 1 and wte.spec.bits == bits
+        assert wte.spec.granularity == granularity and isinstance(q["wpe"], np.ndarray)
+        ids = np.array([[1, 2, 3, 4]])
+        np.testing.assert_allclose(GPT(CONFIG, q).forward(ids), GPT(CONFIG, fake_quantize_model(params, recipe)).forward(ids),
+                                   rtol=1e-4, atol=1e-4)
+    assert make_recipe(4, group_size=16).head is None and "wte" in make_recipe(4).keep
+    with pytest.raises(ValueError, match="head must be None \\(float\\), 'same' or a bit-width, got 'yes'"):
+        make_recipe(4, head="yes")
+    with pytest.raises(ValueError, match="head= quantizes the tied output head by round-to-nearest"):
+        make_recipe(4, head="same", method="gptq")

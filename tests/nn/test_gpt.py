@@ -57,6 +57,24 @@ def test_quantized_weights_run_through_the_kernels(model):
     np.testing.assert_allclose(GPT(CONFIG, params).forward(ids), GPT(CONFIG, fake).forward(ids), rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("activations", ["float", "int8"])
+def test_a_quantized_tied_head_gives_the_logits_of_its_dequantized_twin(model, activations):
+    """wte quantized along its rows: the logits run through the kernels with wte.T, the lookup dequantizes rows."""
+    wte = mq.quantize(model.params["wte"], bits=4, group_size=16, axis=1)
+    quantized = GPT(CONFIG, {**model.params, "wte": wte}, activations=activations)
+    fake = GPT(CONFIG, {**model.params, "wte": wte.dequantize()})
+    ids = np.array([[1, 2, 3, 4, 5, 63]])
+    got = quantized.forward(ids)
+    if activations == "float":
+        np.testing.assert_allclose(got, fake.forward(ids), rtol=1e-4, atol=1e-4)
+    else:   # the head's input is rounded to int8 per token: close, not equal
+        ref = fake.forward(ids)
+        assert np.abs(got - ref).max() < 0.05 * np.abs(ref).max()
+    cache = quantized.new_cache()   # and the cached decode agrees with the full pass
+    steps = [quantized.forward(ids[:, :3], cache)] + [quantized.forward(ids[:, t:t + 1], cache) for t in range(3, 6)]
+    np.testing.assert_allclose(np.concatenate(steps, axis=1), got, rtol=1e-4, atol=1e-4)
+
+
 def test_int8_activations_run_through_the_integer_kernels(model):
     """W4A8 for 4-bit matrices, W8A8 for 8-bit ones: the same logits as the model built from those products."""
     from miniquant.kernels import w4a8_matmul, w8a8_matmul
@@ -119,7 +137,9 @@ def test_bad_params_are_refused():
         GPT(CONFIG, {**params, "extra": np.zeros(1)})
     with pytest.raises(ValueError, match=r"params\['wte'\] has shape \(64, 16\), the config needs \(64, 32\)"):
         GPT(CONFIG, {**params, "wte": np.zeros((64, 16), np.float32)})
-    with pytest.raises(TypeError, match="must stay float arrays"):
+    with pytest.raises(TypeError, match="wpe must stay a float array"):
+        GPT(CONFIG, {**params, "wpe": mq.quantize(params["wpe"], bits=8, axis=1)})
+    with pytest.raises(ValueError, match="must be quantized along axis 1.*got axis=0"):
         GPT(CONFIG, {**params, "wte": mq.quantize(params["wte"], bits=8)})
     with pytest.raises(ValueError, match="n_embd \\(30\\) must be divisible by n_head \\(4\\)"):
         GPTConfig(n_embd=30, n_head=4)
