@@ -30,6 +30,7 @@ import numpy as np
 
 from ._codes import code_at, scale_value, zero_value
 from ._jit import SPECIALIZED_GROUPS, jit_fast, jit_inline, prange
+from .tables import U8_TABLE, byte_row4, zero_terms
 
 
 @jit_inline
@@ -70,9 +71,14 @@ def fused_generic(x, xsum, packed, bits, N, group_size, n_groups, stride, scales
 
 @jit_fast
 def fused_u8(x, xsum, rows, group_size, n_groups, stride, scales, zeros, out):
-    """8-bit codes, ``rows`` = packed bytes viewed as ``(N, K)``; four columns per iteration."""
+    """8-bit codes, ``rows`` = packed bytes viewed as ``(N, K)``; four columns per iteration.
+
+    With groups (or rows) of a multiple of 32 codes, each block of four columns is one ``tables.byte_row4``
+    call (on AVX-512: 32 codes per vector, group sums kept in registers).
+    """
     M, K = x.shape
     N = rows.shape[0]
+    fast = group_size % 32 == 0
     for blk in prange((N + 3) // 4):
         n0 = 4 * blk
         if n0 + 4 <= N:
@@ -82,6 +88,15 @@ def fused_u8(x, xsum, rows, group_size, n_groups, stride, scales, zeros, out):
             r3 = rows[n0 + 3]
             for m in range(M):
                 xm = x[m]
+                if fast:   # whole rows in vector registers (tables.byte_row4), then the zero points' share
+                    acc0, acc1, acc2, acc3 = byte_row4(r0, r1, r2, r3, xm, n_groups, group_size, scales, n0 * stride,
+                                                       (n0 + 1) * stride, (n0 + 2) * stride, (n0 + 3) * stride,
+                                                       U8_TABLE, 2)
+                    out[m, n0] = acc0 - zero_terms(n0 * stride, n_groups, scales, zeros, 8, xsum[m])
+                    out[m, n0 + 1] = acc1 - zero_terms((n0 + 1) * stride, n_groups, scales, zeros, 8, xsum[m])
+                    out[m, n0 + 2] = acc2 - zero_terms((n0 + 2) * stride, n_groups, scales, zeros, 8, xsum[m])
+                    out[m, n0 + 3] = acc3 - zero_terms((n0 + 3) * stride, n_groups, scales, zeros, 8, xsum[m])
+                    continue
                 acc0 = np.float32(0.0)
                 acc1 = np.float32(0.0)
                 acc2 = np.float32(0.0)

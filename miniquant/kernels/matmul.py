@@ -22,13 +22,15 @@ from __future__ import annotations
 import numpy as np
 
 from ..tensor import QTensor
-from ._jit import NUMBA_AVAILABLE, threads_for
+from ._jit import HAS_AVX512, NUMBA_AVAILABLE, threads_for
 from .fused import FUSED_CHUNKS, fused_generic, fused_u4_for, fused_u8
 from .operands import check_activations, check_weight, group_sums, weight_operands
-from .tables import table_kernel_for, table_matmul, table_operands
+from .tables import _NO_XSUM, _NO_ZEROS, fused_t4, table_kernel_for, table_matmul, table_operands
 from .tiled import tiled_matmul
 
 BACKENDS = ("auto", "numpy", "numba")
+#: The value of every unsigned 4-bit code ``u`` for a symmetric grid with ``qmin`` (key ``qmin``; 0: ``u`` itself).
+_INT4_TABLES = {qmin: (np.arange(16) + qmin).astype(np.float32) for qmin in (-8, -7, 0)}
 #: From this many rows of ``x`` on, dequantize-tile + BLAS beats the fused loops. Measured with
 #: ``speed.crossover`` (4-bit g32, K = N = 4096, two runs): fused 6.0-7.1 / 8.9-10.4 / 11.8-13.7 ms
 #: at M = 8 / 12 / 16, tile+BLAS 8.6-11.9 / 10.3-13.5 / 9.9-11.3 ms.
@@ -54,9 +56,12 @@ def fused_matmul(x2: np.ndarray, op) -> np.ndarray:
 
 
 def fused_path(op) -> str:
-    """Which fused kernel serves ``op``: ``"u8"``, ``"u4"``, ``"chunks"`` (any width, lengths multiple of 8) or ``"generic"``."""
+    """Which fused kernel serves ``op``: ``"u8"``, ``"t4"`` (4 bits, groups of a multiple of 32, AVX-512: the
+    table kernel), ``"u4"``, ``"chunks"`` (any width, lengths multiple of 8) or ``"generic"``."""
     if op.bits == 8:
         return "u8"
+    if op.bits == 4 and HAS_AVX512 and op.group_size % 32 == 0:
+        return "t4"
     if op.bits == 4 and op.K % 2 == 0 and op.group_size % 2 == 0:
         return "u4"
     if op.K % 8 == 0 and op.group_size % 8 == 0:
@@ -69,6 +74,16 @@ def _run_fused(x2, xsum, op, common) -> None:
     path = fused_path(op)
     if path == "u8":
         fused_u8(x2, xsum, op.packed.reshape(op.N, K), *common)
+    elif path == "t4":       # a 4-bit integer grid is a 16-entry table: the permute kernel of NF4 (tables.py)
+        x_even = np.ascontiguousarray(x2[:, 0::2])
+        x_odd = np.ascontiguousarray(x2[:, 1::2])
+        group_size, n_groups, stride, scales, zeros, out = common
+        if zeros.dtype == np.uint8:       # asymmetric: codes u, the zero points subtracted per group
+            table, zero_bits = _INT4_TABLES[0], 4
+        else:                             # symmetric: the table holds u - z = u + qmin, no zero point left
+            table, zeros, xsum, zero_bits = _INT4_TABLES[-int(zeros[0])], _NO_ZEROS, _NO_XSUM, 0
+        fused_t4(x_even, x_odd, xsum, op.packed.reshape(op.N, K // 2), group_size, n_groups, stride, scales, table,
+                 zeros, zero_bits, out)
     elif path == "u4":
         x_even = np.ascontiguousarray(x2[:, 0::2])  # [M, K/2]: the codes in low nibbles
         x_odd = np.ascontiguousarray(x2[:, 1::2])   # [M, K/2]: the codes in high nibbles

@@ -21,7 +21,7 @@ An element-format weight stores codes that index a table (``miniquant.quant.elem
 Scales are read per group as stored (``_codes.scale_value``): float32, float16 bits, or E8M0 bytes
 through a 256-entry table (the MX formats); other scale formats are decoded once per call.
 
-Every fast dot product has a plain-loop twin (``t4_dot_loop``, ``f8_row4_loop``) that is its
+Every fast dot product has a plain-loop twin (``t4_dot_loop``, ``byte_row4_loop``) that is its
 specification and the path on CPUs without AVX-512 (``_jit.HAS_AVX512``) and under
 ``NUMBA_DISABLE_JIT=1``. Formats without a kernel here (``fp6_*``, ``ternary``, ``mxfp6``,
 ``mxint8``) and large ``M`` (prefill) run ``qmatmul_reference``.
@@ -36,7 +36,7 @@ import dataclasses
 import numpy as np
 
 from ..tensor import QTensor
-from ._codes import scale_value
+from ._codes import scale_value, zero_value
 from ._jit import HAS_AVX512, intrinsic, jit_fast, jit_inline, overload, prange, threads_for
 from .operands import check_weight, kernel_scales
 
@@ -45,6 +45,13 @@ TABLE_KERNELS = {"nf4": "t4", "fp4_e2m1": "t4", "mxfp4": "t4", "fp8_e4m3": "e4m3
 #: How an FP8 kind's bytes become float16 bits: ``(shift, mask)`` of ``(int16(int8 byte) << shift) & mask``,
 #: and the power of two the float16 value must be multiplied by to be the byte's value.
 _F8_BITS = {"e4m3": (7, 0xBFFF, 256.0), "e5m2": (8, 0xFFFF, 1.0)}
+#: The byte kinds ``byte_row4`` decodes, by number: FP8's two and ``"u8"``, unsigned integer codes (int8 weights).
+BYTE_KINDS = {"e5m2": 0, "e4m3": 1, "u8": 2}
+#: ``byte_row4_loop``'s table for ``"u8"``: every byte's unsigned value.
+U8_TABLE = np.arange(256, dtype=np.float32)
+#: ``fused_t4``'s zero points and group sums when there are none (element formats, symmetric int4).
+_NO_ZEROS = np.zeros(1, np.float32)
+_NO_XSUM = np.zeros((1, 1), np.float32)
 #: Above this ``max |x|``, ``x * 256`` could overflow float32: e4m3 then runs the reference.
 _E4M3_X_LIMIT = float(np.finfo(np.float32).max) / 512
 
@@ -110,8 +117,23 @@ def t4_dot_loop(row, xe, xo, j0, nbytes, table):
 
 
 @jit_inline
-def f8_dot4_loop(r0, r1, r2, r3, x, k0, n, table):
-    """Four FP8 rows (int8 views of the bytes) against ``x[k0 : k0 + n]``: ``sum_k table[byte] * x[k]`` each
+def t4_row4_loop(r0, r1, r2, r3, xe, xo, n_groups, half, scales, i0, i1, i2, i3, table):
+    """Four whole rows of 4-bit codes: ``sum_g s[i_q + g] * t4_dot_loop(r_q, xe, xo, g * half, half, table)`` for each row ``q``."""
+    acc0 = np.float32(0.0)
+    acc1 = np.float32(0.0)
+    acc2 = np.float32(0.0)
+    acc3 = np.float32(0.0)
+    for g in range(n_groups):
+        acc0 += t4_dot_loop(r0, xe, xo, g * half, half, table) * scale_value(scales, i0 + g)
+        acc1 += t4_dot_loop(r1, xe, xo, g * half, half, table) * scale_value(scales, i1 + g)
+        acc2 += t4_dot_loop(r2, xe, xo, g * half, half, table) * scale_value(scales, i2 + g)
+        acc3 += t4_dot_loop(r3, xe, xo, g * half, half, table) * scale_value(scales, i3 + g)
+    return acc0, acc1, acc2, acc3
+
+
+@jit_inline
+def byte_dot4_loop(r0, r1, r2, r3, x, k0, n, table):
+    """Four rows of bytes (FP8 as int8 views, or uint8 integer codes) against ``x[k0 : k0 + n]``: ``sum_k table[byte] * x[k]`` each
     (``table``: the bytes' values divided by the factor that ``x`` was multiplied by)."""
     q0 = r0[k0:k0 + n]
     q1 = r1[k0:k0 + n]
@@ -132,14 +154,14 @@ def f8_dot4_loop(r0, r1, r2, r3, x, k0, n, table):
 
 
 @jit_inline
-def f8_row4_loop(r0, r1, r2, r3, x, n_groups, group_size, scales, i0, i1, i2, i3, table):
-    """Four whole FP8 rows: ``sum_g s[i_q + g] * (sum over group g of table[byte] * x[k])`` for each row ``q``."""
+def byte_row4_loop(r0, r1, r2, r3, x, n_groups, group_size, scales, i0, i1, i2, i3, table):
+    """Four whole rows of bytes: ``sum_g s[i_q + g] * (sum over group g of table[byte] * x[k])`` for each row ``q``."""
     acc0 = np.float32(0.0)
     acc1 = np.float32(0.0)
     acc2 = np.float32(0.0)
     acc3 = np.float32(0.0)
     for g in range(n_groups):
-        t0, t1, t2, t3 = f8_dot4_loop(r0, r1, r2, r3, x, g * group_size, group_size, table)
+        t0, t1, t2, t3 = byte_dot4_loop(r0, r1, r2, r3, x, g * group_size, group_size, table)
         acc0 += t0 * scale_value(scales, i0 + g)
         acc1 += t1 * scale_value(scales, i1 + g)
         acc2 += t2 * scale_value(scales, i2 + g)
@@ -168,12 +190,15 @@ def _lane_sum(builder, acc, lanes: int):
     return builder.extract_element(acc, ir.Constant(ir.IntType(32), 0))
 
 
-def _make_t4_dot():
-    """``f(row, xe, xo, j, nbytes, table) -> float32``: ``t4_dot_loop`` for ``nbytes`` a multiple of 16.
+def _make_t4_row4():
+    """``f(r0, r1, r2, r3, xe, xo, n_groups, half, scales, i0, i1, i2, i3, table) -> 4 x float32``:
+    ``t4_row4_loop`` for ``half`` (bytes per group) a multiple of 16.
 
-    Per 16 bytes: widen to 16 int32 lanes, split the nibbles (``and 15``, ``lshr 4``), look both up in
-    the table register (``llvm.x86.avx512.permvar.sf.512``), multiply with 16 floats of ``xe`` and of
-    ``xo`` and add into a 16-lane accumulator; the lanes are summed once at the end. No bounds check.
+    Per 16 bytes (32 codes): one load of ``xe`` and of ``xo`` serves four rows; each row's 16 bytes are
+    widened to 16 int32 lanes, the nibbles split (``and 15``, ``lshr 4``) and looked up in the table
+    register (``llvm.x86.avx512.permvar.sf.512``: 16 look-ups per instruction), then multiplied into the
+    group's accumulator. At the end of a group the accumulator is multiplied by the group's scale into the
+    row's, so the lanes are summed once per row. No bounds check.
     """
     from llvmlite import ir
     from numba import types
@@ -182,33 +207,51 @@ def _make_t4_dot():
     f16 = ir.VectorType(ir.FloatType(), 16)
     i16 = ir.VectorType(ir.IntType(32), 16)
     b16 = ir.VectorType(ir.IntType(8), 16)
+    result_t = types.UniTuple(types.float32, 4)
+    zero = ir.Constant(f16, [0.0] * 16)
 
     def codegen(context, builder, sig, args):
-        row, xe, xo, j, nbytes, table = args
+        rows, xe, xo, n_groups, half, scales, starts, table = args[:4], args[4], args[5], args[6], args[7], args[8], args[9:13], args[13]
         perm = cgutils.get_or_insert_function(builder.module, ir.FunctionType(f16, [f16, i16]),
                                               "llvm.x86.avx512.permvar.sf.512")
-        tab = builder.load(_pointer(context, builder, sig.args[5], table, ir.Constant(j.type, 0), f16), align=4)
-        acc_ptr = cgutils.alloca_once_value(builder, ir.Constant(f16, [0.0] * 16))
-        chunks = builder.udiv(nbytes, ir.Constant(nbytes.type, 16))
-        with cgutils.for_range(builder, chunks) as loop:
-            jj = builder.add(j, builder.mul(loop.index, ir.Constant(j.type, 16)))
-            codes = builder.zext(builder.load(_pointer(context, builder, sig.args[0], row, jj, b16), align=1), i16)
-            low = builder.call(perm, [tab, builder.and_(codes, ir.Constant(i16, [15] * 16))])
-            high = builder.call(perm, [tab, builder.lshr(codes, ir.Constant(i16, [4] * 16))])
-            e = builder.load(_pointer(context, builder, sig.args[1], xe, jj, f16), align=4)
-            o = builder.load(_pointer(context, builder, sig.args[2], xo, jj, f16), align=4)
-            acc = builder.fadd(builder.load(acc_ptr), builder.fmul(low, e))
-            builder.store(builder.fadd(acc, builder.fmul(high, o)), acc_ptr)
-        return _lane_sum(builder, builder.load(acc_ptr), 16)
+        tab = builder.load(_pointer(context, builder, sig.args[13], table, ir.Constant(half.type, 0), f16), align=4)
+        accs = [cgutils.alloca_once_value(builder, zero) for _ in range(4)]
+        group_accs = [cgutils.alloca_once_value(builder, zero) for _ in range(4)]
+        chunks = builder.udiv(half, ir.Constant(half.type, 16))
+        with cgutils.for_range(builder, n_groups) as groups:
+            g = groups.index
+            for a in group_accs:
+                builder.store(zero, a)
+            j_group = builder.mul(g, half)
+            with cgutils.for_range(builder, chunks) as loop:
+                jj = builder.add(j_group, builder.mul(loop.index, ir.Constant(j_group.type, 16)))
+                e = builder.load(_pointer(context, builder, sig.args[4], xe, jj, f16), align=4)
+                o = builder.load(_pointer(context, builder, sig.args[5], xo, jj, f16), align=4)
+                for q in range(4):
+                    codes = builder.zext(builder.load(_pointer(context, builder, sig.args[q], rows[q], jj, b16), align=1), i16)
+                    low = builder.call(perm, [tab, builder.and_(codes, ir.Constant(i16, [15] * 16))])
+                    high = builder.call(perm, [tab, builder.lshr(codes, ir.Constant(i16, [4] * 16))])
+                    acc = builder.fadd(builder.load(group_accs[q]), builder.fmul(low, e))
+                    builder.store(builder.fadd(acc, builder.fmul(high, o)), group_accs[q])
+            for q in range(4):
+                s = _scale_ir(context, builder, sig.args[8], scales, builder.add(starts[q], g))
+                sv = builder.shuffle_vector(builder.insert_element(ir.Constant(f16, ir.Undefined), s, ir.Constant(ir.IntType(32), 0)),
+                                            ir.Constant(f16, ir.Undefined), ir.Constant(i16, [0] * 16))
+                builder.store(builder.fadd(builder.load(accs[q]), builder.fmul(builder.load(group_accs[q]), sv)), accs[q])
+        sums = [_lane_sum(builder, builder.load(a), 16) for a in accs]
+        return context.make_tuple(builder, result_t, sums)
 
-    def typer(typingctx, row, xe, xo, j, nbytes, table):
-        arrays = ((row, types.uint8), (xe, types.float32), (xo, types.float32), (table, types.float32))
-        if all(isinstance(a, types.Array) and a.ndim == 1 and a.layout == "C" and a.dtype == dt for a, dt in arrays) \
-                and isinstance(j, types.Integer) and isinstance(nbytes, types.Integer):
-            return types.float32(row, xe, xo, types.intp, types.intp, table), codegen
+    def typer(typingctx, r0, r1, r2, r3, xe, xo, n_groups, half, scales, i0, i1, i2, i3, table):
+        arrays = ((r0, (types.uint8,)), (r1, (types.uint8,)), (r2, (types.uint8,)), (r3, (types.uint8,)),
+                  (xe, (types.float32,)), (xo, (types.float32,)), (table, (types.float32,)),
+                  (scales, (types.float32, types.uint16, types.uint8)))
+        if all(isinstance(a, types.Array) and a.ndim == 1 and a.layout == "C" and a.dtype in dts for a, dts in arrays) \
+                and all(isinstance(v, types.Integer) for v in (n_groups, half, i0, i1, i2, i3)):
+            return result_t(r0, r1, r2, r3, xe, xo, types.intp, types.intp, scales, types.intp, types.intp, types.intp,
+                            types.intp, table), codegen
         return None
 
-    typer.__name__ = "_t4_dot"
+    typer.__name__ = "_t4_row4"
     return intrinsic(typer)
 
 
@@ -230,13 +273,14 @@ def _scale_ir(context, builder, array_type, array, index):
     return builder.select(builder.icmp_unsigned("==", wide, ir.Constant(ir.IntType(32), 0)), tiny, value)
 
 
-def _make_f8_row4(kind: str):
-    """``f(r0, r1, r2, r3, x, n_groups, group_size, scales, i0, i1, i2, i3) -> 4 x float32``: ``f8_row4_loop``
+def _make_byte_row4(kind: str):
+    """``f(r0, r1, r2, r3, x, n_groups, group_size, scales, i0, i1, i2, i3) -> 4 x float32``: ``byte_row4_loop``
     for ``group_size`` a multiple of 32.
 
     Per 32 elements: one load of ``x`` (two registers) serves four rows; each row's 32 bytes are
-    sign-extended to int16, shifted and masked into float16 bits (``_F8_BITS``: the value over the
-    kind's factor), converted to float32 and multiplied into the group's accumulator. At the end of a
+    decoded to float32 -- FP8: sign-extended to int16, shifted and masked into float16 bits (``_F8_BITS``:
+    the value over the kind's factor) and converted by the hardware; ``"u8"``: zero-extended and
+    converted as unsigned integers -- and multiplied into the group's accumulator. At the end of a
     group its accumulator is multiplied by the group's scale (read and decoded here:
     ``scales[i_q + g]``) into the row's, so the lanes are summed once per row, not once per group: MX's
     groups of 32 would otherwise pay a lane sum for every 32 bytes. No bounds check.
@@ -245,7 +289,7 @@ def _make_f8_row4(kind: str):
     from numba import types
     from numba.core import cgutils
 
-    shift, mask, _ = _F8_BITS[kind]
+    shift, mask, _ = _F8_BITS.get(kind, (0, 0, 1.0))
     lanes = 32
     f32v = ir.VectorType(ir.FloatType(), lanes)
     halves = ir.VectorType(ir.HalfType(), lanes)
@@ -268,11 +312,14 @@ def _make_f8_row4(kind: str):
                 kk = builder.add(k_group, builder.mul(loop.index, ir.Constant(k_group.type, lanes)))
                 xv = builder.load(_pointer(context, builder, sig.args[4], x, kk, f32v), align=4)
                 for q in range(4):
-                    codes = builder.sext(builder.load(_pointer(context, builder, sig.args[q], rows[q], kk, bytes_t), align=1), s16)
-                    bits = builder.shl(codes, ir.Constant(s16, [shift] * lanes))
-                    if mask != 0xFFFF:
-                        bits = builder.and_(bits, ir.Constant(s16, [mask - 0x10000 if mask > 0x7FFF else mask] * lanes))
-                    value = builder.fpext(builder.bitcast(bits, halves), f32v)
+                    raw = builder.load(_pointer(context, builder, sig.args[q], rows[q], kk, bytes_t), align=1)
+                    if kind == "u8":
+                        value = builder.uitofp(raw, f32v)
+                    else:
+                        bits = builder.shl(builder.sext(raw, s16), ir.Constant(s16, [shift] * lanes))
+                        if mask != 0xFFFF:
+                            bits = builder.and_(bits, ir.Constant(s16, [mask - 0x10000 if mask > 0x7FFF else mask] * lanes))
+                        value = builder.fpext(builder.bitcast(bits, halves), f32v)
                     builder.store(builder.fadd(builder.load(group_accs[q]), builder.fmul(value, xv)), group_accs[q])
             for q in range(4):
                 s = _scale_ir(context, builder, sig.args[7], scales, builder.add(starts[q], g))
@@ -282,8 +329,10 @@ def _make_f8_row4(kind: str):
         sums = [_lane_sum(builder, builder.load(a), lanes) for a in accs]
         return context.make_tuple(builder, result_t, sums)
 
+    byte = types.uint8 if kind == "u8" else types.int8
+
     def typer(typingctx, r0, r1, r2, r3, x, n_groups, group_size, scales, i0, i1, i2, i3):
-        arrays = ((r0, (types.int8,)), (r1, (types.int8,)), (r2, (types.int8,)), (r3, (types.int8,)), (x, (types.float32,)),
+        arrays = ((r0, (byte,)), (r1, (byte,)), (r2, (byte,)), (r3, (byte,)), (x, (types.float32,)),
                   (scales, (types.float32, types.uint16, types.uint8)))
         if all(isinstance(a, types.Array) and a.ndim == 1 and a.layout == "C" and a.dtype in dts for a, dts in arrays) \
                 and all(isinstance(v, types.Integer) for v in (n_groups, group_size, i0, i1, i2, i3)):
@@ -291,71 +340,114 @@ def _make_f8_row4(kind: str):
                             types.intp), codegen
         return None
 
-    typer.__name__ = f"_f8_row4_{kind}"
+    typer.__name__ = f"_byte_row4_{kind}"
     return intrinsic(typer)
 
 
 if HAS_AVX512:
-    _t4_dot_avx512 = _make_t4_dot()
-    _f8_row4_e4m3 = _make_f8_row4("e4m3")
-    _f8_row4_e5m2 = _make_f8_row4("e5m2")
+    _t4_row4_avx512 = _make_t4_row4()
+    _byte_row4_e5m2 = _make_byte_row4("e5m2")
+    _byte_row4_e4m3 = _make_byte_row4("e4m3")
+    _byte_row4_u8 = _make_byte_row4("u8")
 
 
-def t4_dot(row, xe, xo, j0, nbytes, table):
-    """``t4_dot_loop``; with AVX-512 inside Numba kernels, the permute version (``nbytes`` a multiple of 16)."""
-    return t4_dot_loop(row, xe, xo, j0, nbytes, table)
+def t4_row4(r0, r1, r2, r3, xe, xo, n_groups, half, scales, i0, i1, i2, i3, table):
+    """``t4_row4_loop``; with AVX-512 inside Numba kernels, the permute version (``half`` a multiple of 16)."""
+    return t4_row4_loop(r0, r1, r2, r3, xe, xo, n_groups, half, scales, i0, i1, i2, i3, table)
 
 
-@overload(t4_dot, inline="always")
-def _t4_dot(row, xe, xo, j0, nbytes, table):
+@overload(t4_row4, inline="always")
+def _t4_row4(r0, r1, r2, r3, xe, xo, n_groups, half, scales, i0, i1, i2, i3, table):
     if HAS_AVX512:
-        return lambda row, xe, xo, j0, nbytes, table: _t4_dot_avx512(row, xe, xo, j0, nbytes, table)
-    return lambda row, xe, xo, j0, nbytes, table: t4_dot_loop(row, xe, xo, j0, nbytes, table)
+        return lambda r0, r1, r2, r3, xe, xo, n_groups, half, scales, i0, i1, i2, i3, table: _t4_row4_avx512(
+            r0, r1, r2, r3, xe, xo, n_groups, half, scales, i0, i1, i2, i3, table)
+    return lambda r0, r1, r2, r3, xe, xo, n_groups, half, scales, i0, i1, i2, i3, table: t4_row4_loop(
+        r0, r1, r2, r3, xe, xo, n_groups, half, scales, i0, i1, i2, i3, table)
 
 
-def f8_row4(r0, r1, r2, r3, x, n_groups, group_size, scales, i0, i1, i2, i3, table, kind_e4m3):
-    """``f8_row4_loop``; with AVX-512 inside Numba kernels, the half-conversion version for the kind
-    (e4m3 if ``kind_e4m3``, else e5m2; ``group_size`` a multiple of 32)."""
-    return f8_row4_loop(r0, r1, r2, r3, x, n_groups, group_size, scales, i0, i1, i2, i3, table)
+def byte_row4(r0, r1, r2, r3, x, n_groups, group_size, scales, i0, i1, i2, i3, table, kind):
+    """``byte_row4_loop``; with AVX-512 inside Numba kernels, the vector version for ``kind`` (a number of
+    ``BYTE_KINDS``: e5m2, e4m3 or u8; ``group_size`` a multiple of 32)."""
+    return byte_row4_loop(r0, r1, r2, r3, x, n_groups, group_size, scales, i0, i1, i2, i3, table)
 
 
-@overload(f8_row4, inline="always")
-def _f8_row4(r0, r1, r2, r3, x, n_groups, group_size, scales, i0, i1, i2, i3, table, kind_e4m3):
+@overload(byte_row4, inline="always")
+def _byte_row4(r0, r1, r2, r3, x, n_groups, group_size, scales, i0, i1, i2, i3, table, kind):
+    from numba import types
+
     if HAS_AVX512:
-        def impl(r0, r1, r2, r3, x, n_groups, group_size, scales, i0, i1, i2, i3, table, kind_e4m3):
-            if kind_e4m3:
-                return _f8_row4_e4m3(r0, r1, r2, r3, x, n_groups, group_size, scales, i0, i1, i2, i3)
-            return _f8_row4_e5m2(r0, r1, r2, r3, x, n_groups, group_size, scales, i0, i1, i2, i3)
+        if r0.dtype == types.uint8:                 # integer codes: the u8 decoder is the only one for uint8 rows
+            return lambda r0, r1, r2, r3, x, n_groups, group_size, scales, i0, i1, i2, i3, table, kind: _byte_row4_u8(
+                r0, r1, r2, r3, x, n_groups, group_size, scales, i0, i1, i2, i3)
+
+        def impl(r0, r1, r2, r3, x, n_groups, group_size, scales, i0, i1, i2, i3, table, kind):
+            if kind == 1:
+                return _byte_row4_e4m3(r0, r1, r2, r3, x, n_groups, group_size, scales, i0, i1, i2, i3)
+            return _byte_row4_e5m2(r0, r1, r2, r3, x, n_groups, group_size, scales, i0, i1, i2, i3)
         return impl
-    return lambda r0, r1, r2, r3, x, n_groups, group_size, scales, i0, i1, i2, i3, table, kind_e4m3: f8_row4_loop(
+    return lambda r0, r1, r2, r3, x, n_groups, group_size, scales, i0, i1, i2, i3, table, kind: byte_row4_loop(
         r0, r1, r2, r3, x, n_groups, group_size, scales, i0, i1, i2, i3, table)
 
 
 # -- the kernels ----------------------------------------------------------------------------------
 @jit_fast
-def fused_t4(x_even, x_odd, rows, group_size, n_groups, stride, scales, table, out):
-    """4-bit table codes, ``rows`` = packed bytes ``(N, K // 2)``; ``x_even[m, j] = x[m, 2j]``, ``x_odd[m, j] = x[m, 2j + 1]``."""
+def fused_t4(x_even, x_odd, xsum, rows, group_size, n_groups, stride, scales, table, zeros, zero_bits, out):
+    """4-bit codes through a 16-entry table, ``rows`` = packed bytes ``(N, K // 2)``; four columns per iteration.
+
+    ``x_even[m, j] = x[m, 2j]``, ``x_odd[m, j] = x[m, 2j + 1]``. ``table`` holds every code's value: an
+    element format's (NF4, FP4), or the integer grid's ``u + qmin`` (symmetric int4: the zero point folded in)
+    or ``u`` (asymmetric: ``zeros`` holds the packed ``zero_bits``-bit zero points and ``s * z * xsum`` is
+    subtracted per group). ``zero_bits = 0``: no zero point (``zeros`` and ``xsum`` are not read). The last
+    block repeats a row.
+    """
     M = x_even.shape[0]
     N = rows.shape[0]
     half = group_size // 2
     fast = half % 16 == 0
-    for n in prange(N):
-        r = rows[n]
+    asymmetric = zero_bits != 0
+    for blk in prange((N + 3) // 4):
+        n0 = 4 * blk
+        n1 = min(n0 + 1, N - 1)
+        n2 = min(n0 + 2, N - 1)
+        n3 = min(n0 + 3, N - 1)
+        r0 = rows[n0]
+        r1 = rows[n1]
+        r2 = rows[n2]
+        r3 = rows[n3]
         for m in range(M):
             xe = x_even[m]
             xo = x_odd[m]
-            acc = np.float32(0.0)
-            for g in range(n_groups):
-                if fast:
-                    a = t4_dot(r, xe, xo, g * half, half, table)
-                else:
-                    a = t4_dot_loop(r, xe, xo, g * half, half, table)
-                acc += a * scale_value(scales, n * stride + g)
-            out[m, n] = acc
+            if fast:
+                acc0, acc1, acc2, acc3 = t4_row4(r0, r1, r2, r3, xe, xo, n_groups, half, scales, n0 * stride,
+                                                 n1 * stride, n2 * stride, n3 * stride, table)
+            else:
+                acc0, acc1, acc2, acc3 = t4_row4_loop(r0, r1, r2, r3, xe, xo, n_groups, half, scales, n0 * stride,
+                                                      n1 * stride, n2 * stride, n3 * stride, table)
+            if asymmetric:
+                acc0 -= zero_terms(n0 * stride, n_groups, scales, zeros, zero_bits, xsum[m])
+                acc1 -= zero_terms(n1 * stride, n_groups, scales, zeros, zero_bits, xsum[m])
+                acc2 -= zero_terms(n2 * stride, n_groups, scales, zeros, zero_bits, xsum[m])
+                acc3 -= zero_terms(n3 * stride, n_groups, scales, zeros, zero_bits, xsum[m])
+            out[m, n0] = acc0
+            if n0 + 1 < N:
+                out[m, n0 + 1] = acc1
+            if n0 + 2 < N:
+                out[m, n0 + 2] = acc2
+            if n0 + 3 < N:
+                out[m, n0 + 3] = acc3
+
+
+@jit_inline
+def zero_terms(i0, n_groups, scales, zeros, bits, xsum_row):
+    """``sum_g s[i0 + g] * z[i0 + g] * xsum[g]``: what a row's zero points take from its sum (``operands.py``)."""
+    total = np.float32(0.0)
+    for g in range(n_groups):
+        total += scale_value(scales, i0 + g) * zero_value(zeros, i0 + g, bits) * xsum_row[g]
+    return total
 
 
 @jit_fast
-def fused_f8(x, rows, group_size, n_groups, stride, scales, table, kind_e4m3, out):
+def fused_f8(x, rows, group_size, n_groups, stride, scales, table, kind, out):
     """FP8 codes, ``rows`` = the bytes as int8 ``(N, K)``; four columns per iteration (the last few repeat a row)."""
     M = x.shape[0]
     N = rows.shape[0]
@@ -372,11 +464,11 @@ def fused_f8(x, rows, group_size, n_groups, stride, scales, table, kind_e4m3, ou
         for m in range(M):
             xm = x[m]
             if fast:
-                acc0, acc1, acc2, acc3 = f8_row4(r0, r1, r2, r3, xm, n_groups, group_size, scales, n0 * stride,
-                                                 n1 * stride, n2 * stride, n3 * stride, table, kind_e4m3)
+                acc0, acc1, acc2, acc3 = byte_row4(r0, r1, r2, r3, xm, n_groups, group_size, scales, n0 * stride,
+                                                   n1 * stride, n2 * stride, n3 * stride, table, kind)
             else:
-                acc0, acc1, acc2, acc3 = f8_row4_loop(r0, r1, r2, r3, xm, n_groups, group_size, scales, n0 * stride,
-                                                      n1 * stride, n2 * stride, n3 * stride, table)
+                acc0, acc1, acc2, acc3 = byte_row4_loop(r0, r1, r2, r3, xm, n_groups, group_size, scales, n0 * stride,
+                                                        n1 * stride, n2 * stride, n3 * stride, table)
             out[m, n0] = acc0
             if n0 + 1 < N:
                 out[m, n0 + 1] = acc1
@@ -402,8 +494,9 @@ def table_matmul(x2: np.ndarray, op: TableOperands) -> np.ndarray | None:
         if op.kind == "t4":
             x_even = np.ascontiguousarray(x2[:, 0::2])
             x_odd = np.ascontiguousarray(x2[:, 1::2])
-            fused_t4(x_even, x_odd, op.rows, op.group_size, op.n_groups, op.scale_stride, op.scales, op.table, out)
+            fused_t4(x_even, x_odd, _NO_XSUM, op.rows, op.group_size, op.n_groups, op.scale_stride, op.scales, op.table,
+                     _NO_ZEROS, 0, out)
         else:
             fused_f8(x2, op.rows, op.group_size, op.n_groups, op.scale_stride, op.scales, op.table,
-                     op.kind == "e4m3", out)
+                     BYTE_KINDS[op.kind], out)
     return out

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 import miniquant as mq
 from miniquant.kernels import qmatmul, qmatmul_numba, qmatmul_reference, qmatmul_tolerance
 from miniquant.kernels.tables import (
-    TABLE_KERNELS, f8_row4, f8_row4_loop, table_kernel_for, table_matmul, table_operands, t4_dot, t4_dot_loop,
+    BYTE_KINDS, TABLE_KERNELS, U8_TABLE, byte_row4, byte_row4_loop, t4_row4, t4_row4_loop, table_kernel_for,
+    table_matmul, table_operands,
 )
 from miniquant.testing import quantizable_arrays
 
@@ -65,49 +66,64 @@ except ImportError:  # pragma: no cover
     njit = None
 
 
-def _both4(row, xe, xo, j, n, table):
-    return t4_dot(row, xe, xo, j, n, table), t4_dot_loop(row, xe, xo, j, n, table)
-
-
-def _both8(r0, r1, r2, r3, x, n_groups, group, scales, table, e4m3):
+def _both4(r0, r1, r2, r3, xe, xo, n_groups, half, scales, table):
     i1, i2, i3 = n_groups, 2 * n_groups, 3 * n_groups
-    return (f8_row4(r0, r1, r2, r3, x, n_groups, group, scales, 0, i1, i2, i3, table, e4m3),
-            f8_row4_loop(r0, r1, r2, r3, x, n_groups, group, scales, 0, i1, i2, i3, table))
+    return (t4_row4(r0, r1, r2, r3, xe, xo, n_groups, half, scales, 0, i1, i2, i3, table),
+            t4_row4_loop(r0, r1, r2, r3, xe, xo, n_groups, half, scales, 0, i1, i2, i3, table))
+
+
+def _both8(r0, r1, r2, r3, x, n_groups, group, scales, table, kind):
+    i1, i2, i3 = n_groups, 2 * n_groups, 3 * n_groups
+    return (byte_row4(r0, r1, r2, r3, x, n_groups, group, scales, 0, i1, i2, i3, table, kind),
+            byte_row4_loop(r0, r1, r2, r3, x, n_groups, group, scales, 0, i1, i2, i3, table))
 
 
 if njit is not None:           # compiled once (module level), not once per example
     _both4, _both8 = njit(_both4), njit(_both8)
 
 
-@pytest.mark.skipif(njit is None, reason="needs Numba")
-@given(st.integers(1, 4), st.sampled_from([16, 32, 48]), st.integers(0, 2**32 - 1))
-def test_the_fast_dot_products_equal_their_loops(n_chunks, start, seed):
-    """``t4_dot`` / ``f8_row4`` (the AVX-512 intrinsics when compiled for them) against the plain loops, called from Numba."""
-    rng = np.random.default_rng(seed)
-    nbytes = 16 * n_chunks
-    row = rng.integers(0, 256, start + nbytes, dtype=np.uint8)
-    xe, xo = (rng.standard_normal(start + nbytes).astype(np.float32) for _ in range(2))
-    table = mq.formats.get("nf4").table.astype(np.float32)
+def _scale_sets(rng, count):
+    """The three ways scales are read: float32 values, float16 bits, E8M0 bytes (0 = 2^-127)."""
+    return (rng.uniform(0.5, 2, count).astype(np.float32), rng.uniform(0.5, 2, count).astype(np.float16).view(np.uint16),
+            rng.choice([0] + list(range(110, 145)), count).astype(np.uint8))
 
-    fast, loop = _both4(row, xe, xo, start, nbytes, table)
-    assert abs(fast - loop) <= 4 * nbytes * np.finfo(np.float32).eps * np.sum(np.abs(table).max() * (np.abs(xe) + np.abs(xo)))
-    for name in ("fp8_e4m3", "fp8_e5m2"):
-        fmt = mq.formats.get(name)
-        values = np.where(np.isfinite(fmt.table), fmt.table / (256 if name == "fp8_e4m3" else 1), 0).astype(np.float32)
-        finite = np.flatnonzero(np.isfinite(fmt.table)).astype(np.uint8)
-        group, n_groups = 32 * n_chunks, 1 + start // 16        # groups of 32 .. 128 codes, 2 to 4 of them
-        rows = [rng.choice(finite, group * n_groups).view(np.int8) for _ in range(4)]
-        x = rng.standard_normal(group * n_groups).astype(np.float32)
-        for scales in (rng.uniform(0.5, 2, 4 * n_groups).astype(np.float32),
-                       rng.uniform(0.5, 2, 4 * n_groups).astype(np.float16).view(np.uint16),
-                       rng.choice([0] + list(range(110, 145)), 4 * n_groups).astype(np.uint8)):  # E8M0 bytes, 0 = 2^-127
-            fast8, loop8 = _both8(*rows, x, n_groups, group, scales, values, name == "fp8_e4m3")
-            if scales.dtype == np.uint8:
-                s = np.ldexp(1.0, scales.astype(np.int32) - 127)
-            else:
-                s = scales.view(np.float16).astype(np.float32) if scales.dtype == np.uint16 else scales
+
+def _decoded(scales):
+    if scales.dtype == np.uint8:
+        return np.ldexp(1.0, scales.astype(np.int32) - 127)
+    return scales.view(np.float16).astype(np.float32) if scales.dtype == np.uint16 else scales
+
+
+@pytest.mark.skipif(njit is None, reason="needs Numba")
+@given(st.integers(1, 4), st.integers(1, 3), st.integers(0, 2**32 - 1))
+def test_the_fast_row_kernels_equal_their_loops(n_chunks, n_groups, seed):
+    """``t4_row4`` / ``byte_row4`` (the AVX-512 intrinsics when compiled for them) against the plain loops, from Numba."""
+    rng = np.random.default_rng(seed)
+    half = 16 * n_chunks                                   # groups of 32 .. 128 codes
+    tables = [mq.formats.get("nf4").table.astype(np.float32), (np.arange(16) - 7).astype(np.float32)]
+    xe, xo = (rng.standard_normal(half * n_groups).astype(np.float32) for _ in range(2))
+    rows4 = [rng.integers(0, 256, half * n_groups, dtype=np.uint8) for _ in range(4)]
+    for table in tables:
+        for scales in _scale_sets(rng, 4 * n_groups):
+            fast, loop = _both4(*rows4, xe, xo, n_groups, half, scales, table)
+            bound = 4 * 2 * half * n_groups * np.finfo(np.float32).eps * float(np.abs(table).max()) * float(
+                np.abs(xe).sum() + np.abs(xo).sum()) * float(_decoded(scales).max()) + 1e-44
+            assert np.all(np.abs(np.array(fast) - np.array(loop)) <= bound), scales.dtype
+    group = 2 * half
+    x = rng.standard_normal(group * n_groups).astype(np.float32)
+    for name in ("fp8_e4m3", "fp8_e5m2", "u8"):
+        if name == "u8":                                       # integer codes: uint8 rows, every byte's own value
+            values = U8_TABLE
+            rows = [rng.integers(0, 256, group * n_groups, dtype=np.uint8) for _ in range(4)]
+        else:
+            fmt = mq.formats.get(name)
+            values = np.where(np.isfinite(fmt.table), fmt.table / (256 if name == "fp8_e4m3" else 1), 0).astype(np.float32)
+            finite = np.flatnonzero(np.isfinite(fmt.table)).astype(np.uint8)
+            rows = [rng.choice(finite, group * n_groups).view(np.int8) for _ in range(4)]
+        for scales in _scale_sets(rng, 4 * n_groups):
+            fast8, loop8 = _both8(*rows, x, n_groups, group, scales, values, BYTE_KINDS[name[-4:]])
             bound = 4 * group * n_groups * np.finfo(np.float32).eps * float(np.abs(values).max()) * float(
-                np.abs(x).sum()) * float(s.max()) + 1e-44
+                np.abs(x).sum()) * float(_decoded(scales).max()) + 1e-44
             assert np.all(np.abs(np.array(fast8) - np.array(loop8)) <= bound), (name, scales.dtype)
 
 
