@@ -134,6 +134,8 @@ def cmd_bench(args) -> int:
 
     if args.json:
         check_output_path(args.json, name="--json")
+    if args.model:
+        return _bench_model(args)
     if args.import_order:
         shape = (args.shapes or [(1, 1024, 1024) if args.quick else (1, 4096, 4096)])[0]
         print(speed.format_header(speed.machine_header()))
@@ -152,6 +154,46 @@ def cmd_bench(args) -> int:
         with atomic_write(args.json, "w") as fh:
             json.dump(result, fh, indent=1)
         print(f"\nrecords saved to {args.json}")
+    return 0
+
+
+def _gpt2_shapes(value: str) -> list[str]:
+    """``--model``: comma-separated GPT-2 shape names."""
+    from .eval.decode_speed import GPT2_SHAPES
+
+    names = [v.strip() for v in value.split(",") if v.strip()]
+    unknown = [n for n in names if n not in GPT2_SHAPES]
+    if not names or unknown:
+        raise argparse.ArgumentTypeError(f"--model takes GPT-2 shapes among {', '.join(GPT2_SHAPES)}, got {value!r}")
+    return names
+
+
+def _bench_model(args) -> int:
+    """``miniquant bench --model``: the end-to-end decode table for each GPT-2 shape (``eval.decode_speed``)."""
+    import json
+
+    from .eval import decode_speed, speed
+    from .files import atomic_write
+
+    machine = speed.machine_header()
+    print(speed.format_header(machine))
+    bandwidth = speed.streaming_bandwidth()
+    print(f"measured streaming read bandwidth: {bandwidth:.1f} GB/s")
+    rounds = 2 if args.quick else args.rounds
+    tokens = min(args.tokens, 6) if args.quick else args.tokens
+    result = {"machine": machine, "bandwidth_gbps": bandwidth, "new_tokens": tokens, "shapes": {}}
+    for name in args.model:
+        config = decode_speed.GPT2_SHAPES[name]
+        progress = lambda message: print(f"... {name}: {message}", file=sys.stderr, flush=True)  # noqa: E731
+        rows = decode_speed.bench_decode(config, new_tokens=tokens, rounds=rounds, progress=progress)
+        print("\n" + decode_speed.format_decode(name, config, rows, bandwidth))
+        result["shapes"][name] = rows
+    print(f"\n{tokens} tokens per run from a one-token prompt, greedy, KV cache; ratio = median over {rounds} rounds "
+          "of t_float / t. Random weights: speed depends on the shapes, not on the values.")
+    if args.json:
+        with atomic_write(args.json, "w") as fh:
+            json.dump(result, fh, indent=1)
+        print(f"records saved to {args.json}")
     return 0
 
 
@@ -602,6 +644,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--import-order", action="store_true",
                        help="time every decode kernel in fresh processes with NumPy imported first and with "
                        "miniquant first, and print both ratios (the first --shapes entry, default 1x4096x4096)")
+    bench.add_argument("--model", nargs="?", const="small,medium,large", type=_gpt2_shapes, metavar="SHAPES",
+                       help="decode end to end instead: GPT-2-shaped models with random weights (comma-separated "
+                       "small, medium, large; default all three), float32 against int8, int4 g128 and W4A8 with "
+                       "and without a quantized head, tokens/s through generate, bytes per token and GB/s")
+    bench.add_argument("--tokens", type=_int_at_least(2), default=16, help="tokens generated per timed run with --model (default 16)")
     bench.add_argument("--json", help="also save the records to this JSON file")
     bench.set_defaults(func=cmd_bench)
 

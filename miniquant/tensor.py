@@ -116,7 +116,9 @@ class QTensor:
     True
     """
 
-    __slots__ = ("_packed", "_stored_scale", "_zero_point_packed", "_second_scale", "_shape", "_spec")
+    # __weakref__: the kernels keep the views they prepare from a QTensor (kernels.operands) in a weak
+    # dictionary, once per tensor; a QTensor never changes after it is built, so they stay valid.
+    __slots__ = ("_packed", "_stored_scale", "_zero_point_packed", "_second_scale", "_shape", "_spec", "__weakref__")
 
     def __init__(self, packed, stored_scale, zero_point_packed, shape, spec: QuantSpec, second_scale=None):
         """Wrap stored arrays (in storage order, see the module docstring); prefer ``from_codes``.

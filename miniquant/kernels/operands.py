@@ -9,7 +9,8 @@ the block axis last (see ``miniquant.tensor``), so for output column ``n``:
   per-tensor, 1 for per-channel, ``K // G`` for groups): the stored float32 values, or the
   stored float16 values read as raw ``uint16`` bits (Numba has no float16 on the CPU); other
   scale formats (float64, bfloat16, E8M0, two-level) are decoded to float32 on each call
-  (``n_groups * N`` values), except that the table kernels read E8M0 bytes as they are stored;
+  (``n_groups * N`` values) once per weight (``prepared``), except that the table kernels read E8M0
+  bytes as they are stored;
 * the weight is ``w[k, n] = (u - z) * s`` with the *effective zero point* ``z = zero_point - qmin``:
   ``zeros`` holds either the packed asymmetric zero points (``uint8``; ``qmin = 0``) or, when
   symmetric, a one-element float32 array with the constant ``-qmin``.
@@ -26,6 +27,7 @@ so symmetric and asymmetric cost the same, and the inner loop is a plain dot pro
 from __future__ import annotations
 
 import dataclasses
+import weakref
 
 import numpy as np
 
@@ -59,9 +61,31 @@ def check_weight(qt: QTensor) -> QTensor:
     return qt
 
 
+def prepared(qt: QTensor, kind: str, build):
+    """``build(qt)``, computed once per QTensor and ``kind`` and kept while ``qt`` lives.
+
+    A decode step multiplies every weight once per token; deciding its geometry, viewing its arrays and
+    decoding bfloat16 or two-level scales on every call cost more than the product of a small matrix.
+    A QTensor's stored arrays are read-only and never change, so what is prepared from them stays valid.
+    """
+    per_tensor = _PREPARED.get(qt)
+    if per_tensor is None:
+        per_tensor = _PREPARED[qt] = {}
+    if kind not in per_tensor:
+        per_tensor[kind] = build(qt)
+    return per_tensor[kind]
+
+
+_PREPARED: "weakref.WeakKeyDictionary[QTensor, dict]" = weakref.WeakKeyDictionary()
+
+
 def weight_operands(qt: QTensor) -> WeightOperands:
-    """Views of ``qt``'s stored arrays for the integer-grid kernels (see the module docstring)."""
-    spec = check_weight(qt).spec
+    """Views of ``qt``'s stored arrays for the integer-grid kernels (see the module docstring); prepared once per weight."""
+    return prepared(check_weight(qt), "operands", _weight_operands)
+
+
+def _weight_operands(qt: QTensor) -> WeightOperands:
+    spec = qt.spec
     if spec.format != "int":
         raise ValueError(f"the integer kernels read format='int' weights; format {spec.format!r} codes index a table "
                          "(qmatmul multiplies them through its reference path)")

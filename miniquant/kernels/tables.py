@@ -38,7 +38,7 @@ import numpy as np
 from ..tensor import QTensor
 from ._codes import scale_value, zero_value
 from ._jit import HAS_AVX512, intrinsic, jit_fast, jit_inline, overload, prange, threads_for
-from .operands import check_weight, kernel_scales
+from .operands import check_weight, kernel_scales, prepared
 
 #: Which kernel serves a format: ``"t4"`` (16-entry table), ``"e4m3"`` or ``"e5m2"`` (FP8 bytes).
 TABLE_KERNELS = {"nf4": "t4", "fp4_e2m1": "t4", "mxfp4": "t4", "fp8_e4m3": "e4m3", "mxfp8": "e4m3", "fp8_e5m2": "e5m2"}
@@ -84,7 +84,11 @@ def table_kernel_for(qt: QTensor) -> str | None:
 
 
 def table_operands(qt: QTensor) -> TableOperands:
-    """Views of ``qt``'s stored arrays for its table kernel (``ValueError`` if it has none)."""
+    """Views of ``qt``'s stored arrays for its table kernel (``ValueError`` if it has none); prepared once per weight."""
+    return prepared(qt, "table operands", _table_operands)
+
+
+def _table_operands(qt: QTensor) -> TableOperands:
     kind = table_kernel_for(qt)
     if kind is None:
         raise ValueError(f"format {qt.spec.format!r} with shape {qt.shape} has no table kernel; qmatmul runs the reference")
