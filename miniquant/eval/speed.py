@@ -25,7 +25,7 @@ import numpy as np
 
 from ..kernels import HAS_VNNI, PREFILL_M, qmatmul, w4a8_matmul, w8a8_matmul
 from ..kernels._jit import HAS_AVX512
-from ..kernels.matmul import fused_matmul
+from ..kernels.matmul import fused_matmul, fused_path
 from ..kernels.tables import table_kernel_for
 from ..kernels.operands import weight_operands
 from ..kernels.tiled import tiled_matmul
@@ -158,7 +158,7 @@ def bench_shape(shape, formats=FORMATS, *, bandwidth: float, rounds: int = 3, re
         qt = quantize(w, **options)
         result = compare(lambda: x @ w, lambda: KERNELS[kernel](x, qt), rounds=rounds, reps=reps,
                          before=evict_caches if cold else None)
-        path = kernel_path(kernel, M) if qt.spec.format == "int" else table_path(qt, M)
+        path = kernel_path(kernel, M, qt) if qt.spec.format == "int" else table_path(qt, M)
         gbps = qt.nbytes / result["t_kernel"] / 1e9
         records.append(BenchRecord(shape, label, path, qt.nbytes, result["t_baseline"] * 1e3, result["t_kernel"] * 1e3,
                                    result["ratio"], gbps, gbps / bandwidth))
@@ -194,13 +194,19 @@ def table_path(qt, M: int) -> str:
     return "table AVX-512" if HAS_AVX512 else "table loop"
 
 
-def kernel_path(kernel: str, M: int) -> str:
-    """Which path the kernel named ``kernel`` runs for ``M`` rows of activations, as the benchmark table names it."""
+def kernel_path(kernel: str, M: int, qt=None) -> str:
+    """Which path the kernel named ``kernel`` runs for ``M`` rows of activations, as the benchmark table names it.
+
+    With the weight ``qt``, a fused path names its kernel (``matmul.fused_path``): ``fused t4`` is the
+    16-entry-table kernel that serves 4-bit integer weights on AVX-512.
+    """
     if kernel == "w8a8":
         return "int32 blocked"
     if kernel == "w4a8":
         return "int8 dot VNNI" if HAS_VNNI else "int8 dot loop"
-    return "fused" if M < PREFILL_M else "tile+BLAS"
+    if M >= PREFILL_M:
+        return "tile+BLAS"
+    return "fused" if qt is None else f"fused {fused_path(weight_operands(qt))}"
 
 
 def crossover(K: int = 4096, N: int = 4096, ms=(1, 2, 4, 8, 16, 32, 64), *, options=None, reps: int = 5) -> list[dict]:
