@@ -14,7 +14,6 @@ public functions then prefer the NumPy references.
 """
 from __future__ import annotations
 
-import contextlib
 import os
 
 # Numba's OpenMP workers spin after every parallel call and steal the cores that the next
@@ -53,17 +52,61 @@ def _decorator(**options):
     return _numba.njit(cache=True, **options)
 
 
+class TwoWayKernel:
+    """A ``prange`` kernel compiled twice: across Numba's threads, and for the calling thread alone.
+
+    ``kernel(...)`` runs the parallel version; ``kernel.for_work(work)`` is the serial one below
+    ``SERIAL_WORK`` multiply-adds, where waking the worker threads (and setting their count twice per
+    call, what ``threads_for`` does) costs more than the product: measured on a 128 x 384 int4 decode
+    product, 26 us through ``threads_for`` against 12 us serial. The serial twin is the same code
+    under another name (``<name>_serial``): Numba's cache key holds the bytecode and the closure, not
+    the compile options, so under the same name the two would share one cache entry. Each compiles
+    (or loads from the cache) on its first call.
+    """
+
+    def __init__(self, fn, **options):
+        self.py_func = fn
+        self.__name__, self.__doc__, self.__wrapped__ = fn.__name__, fn.__doc__, fn
+        if _numba is None:  # pragma: no cover
+            self.parallel = self.serial = fn
+            return
+        self.parallel = _numba.njit(cache=True, parallel=True, **options)(fn)
+        self.serial = _numba.njit(cache=True, **options)(_renamed(fn, fn.__name__ + "_serial"))
+
+    def __call__(self, *args):
+        return self.parallel(*args)
+
+    def for_work(self, work: int):
+        """The version to run for ``work`` multiply-adds: serial below ``SERIAL_WORK``, else parallel."""
+        return self.serial if work < SERIAL_WORK or not NUMBA_AVAILABLE else self.parallel
+
+
+def _renamed(fn, name: str):
+    """A copy of function ``fn`` (same code, globals and closure) called ``name``."""
+    import types
+
+    qualname = fn.__qualname__.rsplit(".", 1)[0] + "." + name if "." in fn.__qualname__ else name
+    code = fn.__code__.replace(co_name=name)
+    if hasattr(code, "co_qualname"):        # Python 3.11+
+        code = code.replace(co_qualname=qualname)
+    copy = types.FunctionType(code, fn.__globals__, name, fn.__defaults__, fn.__closure__)
+    copy.__qualname__ = qualname            # what Numba names the cache files after
+    copy.__module__ = fn.__module__
+    return copy
+
+
 #: Exact kernels: integer accumulation, per-token quantization. Bitwise equal to NumPy.
-jit_exact = _decorator(parallel=True)
-#: Float-accumulating kernels: sums may be reordered (stated tolerance in each docstring).
-jit_fast = _decorator(parallel=True, fastmath=True)
+#: Each is a ``TwoWayKernel`` (parallel, and ``.for_work(work)`` for small products).
+jit_exact = lambda fn: TwoWayKernel(fn)  # noqa: E731
+#: Float-accumulating kernels: sums may be reordered (stated tolerance in each docstring). ``TwoWayKernel``.
+jit_fast = lambda fn: TwoWayKernel(fn, fastmath=True)  # noqa: E731
 #: Serial exact kernels: work too small to be worth waking a second thread (O(M K) passes over x).
 jit_serial = _decorator()
 #: Small serial helpers, inlined into the kernels.
 jit_inline = _decorator(inline="always")
 
 
-#: Below this many multiply-adds a parallel kernel runs on one thread: waking the passive
+#: Below this many multiply-adds a kernel runs its serial twin (``TwoWayKernel.for_work``): waking the passive
 #: OpenMP workers costs ~50 us per call here, more than a small product takes. Measured
 #: (4-bit and 8-bit GEMV, one thread vs two): 256x256 10 vs 52 us, 512x512 26-29 vs 50-61 us,
 #: 1024x1024 93-98 vs 98-161 us, 2048x2048 346-384 vs 229 us. ``tests/kernels/test_matmul.py``.
@@ -72,20 +115,6 @@ SERIAL_WORK = 1 << 20
 #: Group sizes that get kernels compiled with the group length as a constant (closure constants
 #: from a kernel factory, which LLVM unrolls and which cache): the 4-bit fused kernels and W4A8.
 SPECIALIZED_GROUPS = (32, 64, 128)
-
-
-@contextlib.contextmanager
-def threads_for(work: int):
-    """Run the Numba calls inside on one thread when ``work`` (multiply-adds) is below ``SERIAL_WORK``."""
-    if _numba is None or not NUMBA_AVAILABLE or work >= SERIAL_WORK:
-        yield
-        return
-    previous = _numba.get_num_threads()
-    _numba.set_num_threads(1)
-    try:
-        yield
-    finally:
-        _numba.set_num_threads(previous)
 
 
 def _compiles_for(*names: str) -> bool:

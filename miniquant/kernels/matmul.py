@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..tensor import QTensor
-from ._jit import HAS_AVX512, NUMBA_AVAILABLE, threads_for
+from ._jit import HAS_AVX512, NUMBA_AVAILABLE
 from .fused import FUSED_CHUNKS, fused_generic, fused_u4_for, fused_u8
 from .operands import check_activations, check_weight, group_sums, weight_operands
 from .tables import _NO_XSUM, _NO_ZEROS, fused_t4, table_kernel_for, table_matmul, table_operands
@@ -48,10 +48,8 @@ def fused_matmul(x2: np.ndarray, op) -> np.ndarray:
     """The fused kernel for ``op``'s bit-width on float32 ``x2`` of shape ``(M, K)``."""
     M, K = x2.shape
     out = np.empty((M, op.N), np.float32)
-    xsum = group_sums(x2, op.group_size)
     common = (op.group_size, op.n_groups, op.scale_stride, op.scales, op.zeros, out)
-    with threads_for(M * K * op.N):
-        _run_fused(x2, xsum, op, common)
+    _run_fused(x2, op, common, M * K * op.N)
     return out
 
 
@@ -69,11 +67,14 @@ def fused_path(op) -> str:
     return "generic"
 
 
-def _run_fused(x2, xsum, op, common) -> None:
+def _run_fused(x2, op, common, work: int) -> None:
+    """Run ``op``'s fused kernel, serial below ``SERIAL_WORK`` multiply-adds (``TwoWayKernel.for_work``)."""
     M, K = x2.shape
     path = fused_path(op)
+    symmetric_t4 = path == "t4" and op.zeros.dtype != np.uint8
+    xsum = _NO_XSUM if symmetric_t4 else group_sums(x2, op.group_size)   # the zero points' share needs it
     if path == "u8":
-        fused_u8(x2, xsum, op.packed.reshape(op.N, K), *common)
+        fused_u8.for_work(work)(x2, xsum, op.packed.reshape(op.N, K), *common)
     elif path == "t4":       # a 4-bit integer grid is a 16-entry table: the permute kernel of NF4 (tables.py)
         x_even = np.ascontiguousarray(x2[:, 0::2])
         x_odd = np.ascontiguousarray(x2[:, 1::2])
@@ -82,17 +83,17 @@ def _run_fused(x2, xsum, op, common) -> None:
             table, zero_bits = _INT4_TABLES[0], 4
         else:                             # symmetric: the table holds u - z = u + qmin, no zero point left
             table, zeros, xsum, zero_bits = _INT4_TABLES[-int(zeros[0])], _NO_ZEROS, _NO_XSUM, 0
-        fused_t4(x_even, x_odd, xsum, op.packed.reshape(op.N, K // 2), group_size, n_groups, stride, scales, table,
-                 zeros, zero_bits, out)
+        fused_t4.for_work(work)(x_even, x_odd, xsum, op.packed.reshape(op.N, K // 2), group_size, n_groups, stride,
+                                scales, table, zeros, zero_bits, out)
     elif path == "u4":
         x_even = np.ascontiguousarray(x2[:, 0::2])  # [M, K/2]: the codes in low nibbles
         x_odd = np.ascontiguousarray(x2[:, 1::2])   # [M, K/2]: the codes in high nibbles
-        fused_u4_for(op.group_size)(x_even, x_odd, xsum, op.packed.reshape(op.N, K // 2), *common)
+        fused_u4_for(op.group_size).for_work(work)(x_even, x_odd, xsum, op.packed.reshape(op.N, K // 2), *common)
     elif path == "chunks":
         x8 = np.ascontiguousarray(x2.reshape(M, K // 8, 8).transpose(0, 2, 1))  # [M, 8, K/8]
-        FUSED_CHUNKS[op.bits](x8, xsum, op.packed, op.N, *common)
+        FUSED_CHUNKS[op.bits].for_work(work)(x8, xsum, op.packed, op.N, *common)
     else:
-        fused_generic(x2, xsum, op.packed, op.bits, op.N, *common)
+        fused_generic.for_work(work)(x2, xsum, op.packed, op.bits, op.N, *common)
 
 
 def qmatmul_numba(x, qt: QTensor, *, prefill_m: int = PREFILL_M) -> np.ndarray:

@@ -124,13 +124,15 @@ def kernel_scales(qt: QTensor, *, e8m0_bytes: bool = False) -> np.ndarray:
 def check_activations(x, K: int) -> tuple[np.ndarray, tuple[int, ...]]:
     """``x`` of shape ``(..., K)`` as a C-contiguous float32 ``(M, K)`` array, and its leading shape."""
     x = np.asarray(x)
-    if not np.issubdtype(x.dtype, np.floating):
+    if x.dtype.kind != "f":                  # np.issubdtype(x.dtype, np.floating), at a tenth of its cost per call
         raise TypeError(f"x must be a floating-point array, got dtype {x.dtype}")
     if x.ndim == 0 or x.shape[-1] != K:
         raise ValueError(f"x must have shape (..., {K}) to multiply a weight with K={K}, got {x.shape}")
     if x.size == 0:
         raise ValueError(f"x must not be empty, got shape {x.shape}")
-    if not np.all(np.isfinite(x)):
+    # one sum is finite whenever every element is (and is several times cheaper than isfinite on a
+    # decode step's vector); only when it is not is each element looked at: NaN/Inf, or an overflowing sum
+    if not np.isfinite(x.sum(dtype=np.float64)) and not np.all(np.isfinite(x)):
         raise ValueError("x holds NaN or Inf")
     if x.dtype.itemsize > 4:  # the kernels compute in float32: a larger value would become inf, then NaN
         big = float(np.abs(x).max())

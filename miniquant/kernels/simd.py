@@ -37,7 +37,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._codes import scale_value
-from ._jit import HAS_VNNI, intrinsic, jit_inline, overload
+from ._jit import HAS_VNNI, NUMBA_AVAILABLE, intrinsic, jit_inline, overload
 
 #: Longest run of bytes whose int32 sum cannot overflow: two products of at most 15 * 127 per byte.
 MAX_DOT_BYTES = (2**31 - 1) // (2 * 15 * 127)
@@ -154,6 +154,49 @@ def _make_group_terms4():
     typer.__name__ = "_group_terms4"
     return intrinsic(typer)
 
+
+def _make_prefetch():
+    """An intrinsic ``f(a, i)``: ask the CPU to bring the cache line holding ``a[i]`` (a 1-D array) into cache.
+
+    ``llvm.prefetch`` (read, keep in all levels): never faults, so ``i`` may lie past the end of ``a``.
+    """
+    from llvmlite import ir
+    from numba import types
+    from numba.core import cgutils
+
+    def codegen(context, builder, signature, args):
+        a, i = args
+        i8p = ir.IntType(8).as_pointer()
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [i8p] + [ir.IntType(32)] * 3),
+                                            "llvm.prefetch.p0")
+        data = context.make_array(signature.args[0])(context, builder, a).data
+        pointer = builder.bitcast(builder.gep(data, [i]), i8p)
+        builder.call(fn, [pointer, ir.Constant(ir.IntType(32), 0), ir.Constant(ir.IntType(32), 3), ir.Constant(ir.IntType(32), 1)])
+        return context.get_dummy_value()
+
+    def typer(typingctx, a, i):
+        if isinstance(a, types.Array) and a.ndim == 1 and isinstance(i, types.Integer):
+            return types.none(a, types.intp), codegen
+        return None
+
+    typer.__name__ = "_prefetch"
+    return intrinsic(typer)
+
+
+def prefetch(a, i):
+    """Hint that ``a[i]`` will be read soon (inside Numba kernels: ``llvm.prefetch``; elsewhere nothing)."""
+    return None
+
+
+@overload(prefetch, inline="always")
+def _prefetch_overload(a, i):
+    if NUMBA_AVAILABLE:
+        return lambda a, i: _prefetch_intrinsic(a, i)
+    return lambda a, i: None
+
+
+if NUMBA_AVAILABLE:
+    _prefetch_intrinsic = _make_prefetch()
 
 if HAS_VNNI:
     _dot_64, _dot_32, _dot_16 = (_make_dot_bytes(w) for w in (64, 32, 16))

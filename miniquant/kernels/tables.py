@@ -1,27 +1,33 @@
-"""Fused decode kernels for codebook and minifloat weights: NF4, FP4, FP8 and the MX formats built on them.
+"""Fused decode kernels that read four weight rows at once in AVX-512 registers: 16-entry tables and bytes.
 
 An element-format weight stores codes that index a table (``miniquant.quant.elements``):
 ``w[k, n] = table[code[k, n]] * s[n, g(k)]``. Two kernel families compute
 ``y[m, n] = sum_g s[n, g] * sum_{k in g} x[m, k] * table[code]`` without building ``w``:
 
-* **4-bit tables** (``nf4``, ``fp4_e2m1``, ``mxfp4``): two codes per byte (code ``2j`` in the low
-  nibble). A 16-entry float32 table is exactly one 512-bit register, so on AVX-512 each nibble is
-  looked up with one permute (``vpermps``: 16 look-ups per instruction, ``_make_t4_dot``); a table
-  load in a plain loop becomes a gather, which ran 3-4x slower than the integer kernel (measured
-  here: 10-16 ms against 3 ms for 1 x 4096 x 4096).
-* **FP8** (``fp8_e4m3``, ``fp8_e5m2``, ``mxfp8``): every e5m2 byte is the top byte of a float16, and an
-  e4m3 byte ``s eeee mmm`` placed as float16 bits ``s 0 eeee mmm 0000000`` is its value divided by
-  256 -- subnormals included, since both formats' subnormals line up -- so a byte becomes float32 by a
-  shift (and a mask) and the hardware's half-to-float conversion (``vcvtph2ps``); e4m3's factor 256 is
-  moved onto ``x`` once per call (``x * 256``, exact: a power of two), so the loop is the same for
-  both kinds (``_make_f8_row4``: four weight columns share each load of ``x``, and a whole row is one
-  call, its group scales applied to vector accumulators). A 256-entry table A 256-entry table
-  in a plain loop is again a gather.
+* **4-bit tables** (``fused_t4``: ``nf4``, ``fp4_e2m1``, ``mxfp4``, and the 4-bit *integer* grid, whose
+  16 values ``u + qmin`` are a table too -- ``matmul`` sends int4 weights here): two codes per byte (code
+  ``2j`` in the low nibble). A 16-entry float32 table is exactly one 512-bit register, so on AVX-512 each
+  nibble is looked up with one permute (``vpermps``: 16 look-ups per instruction, ``_make_t4_row4``); a
+  table load in a plain loop becomes a gather, which ran 3-4x slower than the integer kernel (measured
+  here: 10-16 ms against 3 ms for 1 x 4096 x 4096). Asymmetric integer weights look up ``u`` and
+  subtract their zero points' share ``s * z * xsum`` per group (``zero_terms``).
+* **Bytes** (``fused_f8``: ``fp8_e4m3``, ``fp8_e5m2``, ``mxfp8``; and 8-bit integer codes, read by
+  ``fused.fused_u8`` through the same ``byte_row4``): every e5m2 byte is the top byte of a float16, and
+  an e4m3 byte ``s eeee mmm`` placed as float16 bits ``s 0 eeee mmm 0000000`` is its value divided by 256
+  -- subnormals included, since both formats' subnormals line up -- so a byte becomes float32 by a shift
+  (and a mask) and the hardware's half-to-float conversion (``vcvtph2ps``); e4m3's factor 256 is moved
+  onto ``x`` once per call (``x * 256``, exact: a power of two). An integer byte is converted as it is
+  (``uitofp``). A 256-entry table in a plain loop is again a gather.
+
+Both read four weight columns per load of ``x`` and keep each group's sum in a vector register; a
+group's scale multiplies the vector, and the lanes are summed once per row (``_make_t4_row4``,
+``_make_byte_row4``). Each also prefetches the same bytes of the next four rows (``PREFETCH``,
+``_prefetch_next_block``): the hardware prefetchers restart at every 4 KB page, one row or less here.
 
 Scales are read per group as stored (``_codes.scale_value``): float32, float16 bits, or E8M0 bytes
-through a 256-entry table (the MX formats); other scale formats are decoded once per call.
+(the MX formats); other scale formats are decoded once per weight (``operands.prepared``).
 
-Every fast dot product has a plain-loop twin (``t4_dot_loop``, ``byte_row4_loop``) that is its
+Every fast row kernel has a plain-loop twin (``t4_row4_loop``, ``byte_row4_loop``) that is its
 specification and the path on CPUs without AVX-512 (``_jit.HAS_AVX512``) and under
 ``NUMBA_DISABLE_JIT=1``. Formats without a kernel here (``fp6_*``, ``ternary``, ``mxfp6``,
 ``mxint8``) and large ``M`` (prefill) run ``qmatmul_reference``.
@@ -37,7 +43,7 @@ import numpy as np
 
 from ..tensor import QTensor
 from ._codes import scale_value, zero_value
-from ._jit import HAS_AVX512, intrinsic, jit_fast, jit_inline, overload, prange, threads_for
+from ._jit import HAS_AVX512, intrinsic, jit_fast, jit_inline, overload, prange
 from .operands import check_weight, kernel_scales, prepared
 
 #: Which kernel serves a format: ``"t4"`` (16-entry table), ``"e4m3"`` or ``"e5m2"`` (FP8 bytes).
@@ -49,6 +55,8 @@ _F8_BITS = {"e4m3": (7, 0xBFFF, 256.0), "e5m2": (8, 0xFFFF, 1.0)}
 BYTE_KINDS = {"e5m2": 0, "e4m3": 1, "u8": 2}
 #: ``byte_row4_loop``'s table for ``"u8"``: every byte's unsigned value.
 U8_TABLE = np.arange(256, dtype=np.float32)
+#: Whether the AVX-512 row kernels prefetch the next block of rows (``_prefetch_next_block``).
+PREFETCH = True
 #: ``fused_t4``'s zero points and group sums when there are none (element formats, symmetric int4).
 _NO_ZEROS = np.zeros(1, np.float32)
 _NO_XSUM = np.zeros((1, 1), np.float32)
@@ -231,6 +239,8 @@ def _make_t4_row4():
                 jj = builder.add(j_group, builder.mul(loop.index, ir.Constant(j_group.type, 16)))
                 e = builder.load(_pointer(context, builder, sig.args[4], xe, jj, f16), align=4)
                 o = builder.load(_pointer(context, builder, sig.args[5], xo, jj, f16), align=4)
+                if PREFETCH:
+                    _prefetch_next_block(context, builder, sig, rows, jj)
                 for q in range(4):
                     codes = builder.zext(builder.load(_pointer(context, builder, sig.args[q], rows[q], jj, b16), align=1), i16)
                     low = builder.call(perm, [tab, builder.and_(codes, ir.Constant(i16, [15] * 16))])
@@ -257,6 +267,31 @@ def _make_t4_row4():
 
     typer.__name__ = "_t4_row4"
     return intrinsic(typer)
+
+
+def _prefetch_next_block(context, builder, sig, rows, index, every: int = 1):
+    """IR: prefetch, for each of the four rows, the bytes at ``index`` of the row four rows further on.
+
+    The four rows of a block are consecutive rows of one array, so ``4 * (r1 - r0)`` bytes ahead is the
+    same place in the next block, which the thread reads next (``prange`` gives each thread consecutive
+    blocks). A row of a 4096-column weight is one 4 KB page or less, and the hardware's stream
+    prefetchers start again at every page; asking for the next block's bytes a block ahead keeps the
+    reads flowing when the weight comes from memory. A prefetch never faults, so the last block's
+    (addresses past the array) is harmless. ``every``: prefetch on one call in ``every`` (64-byte lines).
+    """
+    from llvmlite import ir
+    from numba.core import cgutils
+
+    i8p = ir.IntType(8).as_pointer()
+    fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [i8p] + [ir.IntType(32)] * 3),
+                                        "llvm.prefetch.p0")
+    data = [context.make_array(sig.args[q])(context, builder, rows[q]).data for q in range(4)]
+    step = builder.sub(builder.ptrtoint(data[1], ir.IntType(64)), builder.ptrtoint(data[0], ir.IntType(64)))
+    ahead = builder.mul(step, ir.Constant(ir.IntType(64), 4))
+    for q in range(4):
+        base = builder.gep(builder.bitcast(data[q], i8p), [builder.add(builder.sext(index, ir.IntType(64))
+                                                                        if index.type.width < 64 else index, ahead)])
+        builder.call(fn, [base, ir.Constant(ir.IntType(32), 0), ir.Constant(ir.IntType(32), 3), ir.Constant(ir.IntType(32), 1)])
 
 
 def _scale_ir(context, builder, array_type, array, index):
@@ -315,6 +350,8 @@ def _make_byte_row4(kind: str):
             with cgutils.for_range(builder, chunks) as loop:
                 kk = builder.add(k_group, builder.mul(loop.index, ir.Constant(k_group.type, lanes)))
                 xv = builder.load(_pointer(context, builder, sig.args[4], x, kk, f32v), align=4)
+                if PREFETCH:
+                    _prefetch_next_block(context, builder, sig, rows, kk)
                 for q in range(4):
                     raw = builder.load(_pointer(context, builder, sig.args[q], rows[q], kk, bytes_t), align=1)
                     if kind == "u8":
@@ -494,13 +531,13 @@ def table_matmul(x2: np.ndarray, op: TableOperands) -> np.ndarray | None:
             return None
         x2 = x2 * np.float32(op.factor)
     out = np.empty((M, op.N), np.float32)
-    with threads_for(M * K * op.N):
-        if op.kind == "t4":
-            x_even = np.ascontiguousarray(x2[:, 0::2])
-            x_odd = np.ascontiguousarray(x2[:, 1::2])
-            fused_t4(x_even, x_odd, _NO_XSUM, op.rows, op.group_size, op.n_groups, op.scale_stride, op.scales, op.table,
-                     _NO_ZEROS, 0, out)
-        else:
-            fused_f8(x2, op.rows, op.group_size, op.n_groups, op.scale_stride, op.scales, op.table,
-                     BYTE_KINDS[op.kind], out)
+    work = M * K * op.N
+    if op.kind == "t4":
+        x_even = np.ascontiguousarray(x2[:, 0::2])
+        x_odd = np.ascontiguousarray(x2[:, 1::2])
+        fused_t4.for_work(work)(x_even, x_odd, _NO_XSUM, op.rows, op.group_size, op.n_groups, op.scale_stride,
+                                op.scales, op.table, _NO_ZEROS, 0, out)
+    else:
+        fused_f8.for_work(work)(x2, op.rows, op.group_size, op.n_groups, op.scale_stride, op.scales, op.table,
+                                BYTE_KINDS[op.kind], out)
     return out

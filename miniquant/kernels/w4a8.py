@@ -29,10 +29,10 @@ import numpy as np
 
 from ..tensor import QTensor
 from ._codes import zero_value
-from ._jit import SPECIALIZED_GROUPS, jit_exact, prange, threads_for
+from ._jit import SPECIALIZED_GROUPS, jit_exact, prange
 from .matmul import qmatmul_tolerance, use_numba
 from .operands import check_activations, weight_operands
-from .simd import int_group_term, group_terms4, q4_q8_dot
+from .simd import int_group_term, group_terms4, prefetch, q4_q8_dot
 from .w8a8 import quantize_blocks_numba, quantize_per_token
 
 #: Longest group (or K, for per-channel and per-tensor weights) whose int32 sums cannot overflow.
@@ -110,6 +110,11 @@ def make_w4a8_kernel(group_bytes: int = 0):
         quads = n_groups // 4 if group_bytes == 16 else 0   # a constant 0 unless groups of 32
         for n in prange(N):
             row = rows[n]
+            # the row two ahead, a line per 64 bytes: the stream prefetchers restart at every 4 KB page,
+            # which a row of 4096 codes (2 KB) crosses every other row
+            ahead = rows[min(n + 2, N - 1)]
+            for j in range(0, rows.shape[1], 64):
+                prefetch(ahead, j)
             for m in range(M):
                 e = xe[m]
                 o = xo[m]
@@ -158,9 +163,8 @@ def w4a8_matmul_numba(x, qt: QTensor) -> np.ndarray:
     xe = np.ascontiguousarray(xq[:, 0::2])   # [M, K/2]: the codes in low nibbles multiply these
     xo = np.ascontiguousarray(xq[:, 1::2])   # [M, K/2]: the codes in high nibbles
     out = np.empty((M, N), np.float32)
-    with threads_for(M * K * N):
-        w4a8_kernel_for(op.group_size)(xe, xo, xqsum, dx, op.packed.reshape(N, K // 2), op.group_size, op.n_groups,
-                     op.scale_stride, op.scales, op.zeros, out)
+    w4a8_kernel_for(op.group_size).for_work(M * K * N)(xe, xo, xqsum, dx, op.packed.reshape(N, K // 2), op.group_size,
+                                                       op.n_groups, op.scale_stride, op.scales, op.zeros, out)
     return out.reshape(*lead, N)
 
 

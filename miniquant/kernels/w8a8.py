@@ -29,7 +29,7 @@ import numpy as np
 
 from ..quant import choose_qparams, quantize_affine
 from ..tensor import QTensor
-from ._jit import jit_exact, jit_inline, jit_serial, prange, threads_for
+from ._jit import jit_exact, jit_inline, jit_serial, prange
 from .matmul import use_numba
 from .operands import check_activations, weight_operands
 
@@ -295,8 +295,7 @@ def w8a8_matmul_numba(x, qt: QTensor, *, chunks: bool | None = None) -> np.ndarr
     if chunks or op.K > MAX_K_BLOCKED:
         return _w8a8_blas(xq, sx, op).reshape(*lead, op.N)
     acc_u = np.empty((M, op.N), np.int32)
-    with threads_for(M * op.K * op.N):
-        _w8a8_kernel(xq, op.packed.reshape(op.N, op.K), acc_u)
+    _w8a8_kernel.for_work(M * op.K * op.N)(xq, op.packed.reshape(op.N, op.K), acc_u)
     z = int(op.zeros[0])                                             # -qmin: u = c + z
     acc = (acc_u.astype(np.int64) - z * xqsum.astype(np.int64)).astype(np.int32)
     y = acc.astype(np.float32) * sx[:, None] * _scales(op)[None, :]

@@ -9,7 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import miniquant as mq
-from miniquant.kernels import dequantize_columns, qmatmul, qmatmul_numba, qmatmul_reference, qmatmul_tolerance, weight_operands
+from miniquant.kernels import (
+    dequantize_columns, group_sums, qmatmul, qmatmul_numba, qmatmul_reference, qmatmul_tolerance, weight_operands,
+)
 from miniquant.kernels._codes import half_to_float
 from miniquant.kernels.matmul import fused_matmul
 from miniquant.kernels.tiled import tiled_matmul
@@ -139,22 +141,27 @@ def test_kernels_pass_without_the_jit():
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
 
 
-def test_small_products_run_on_one_thread_and_restore_the_thread_count():
-    numba = pytest.importorskip("numba")
-    from miniquant.kernels._jit import NUMBA_AVAILABLE, SERIAL_WORK, threads_for
+def test_small_products_run_the_serial_twin_of_each_kernel(rng):
+    from miniquant.kernels._jit import NUMBA_AVAILABLE, SERIAL_WORK
+    from miniquant.kernels.fused import fused_u8
 
-    if not NUMBA_AVAILABLE:
-        pytest.skip("Numba JIT disabled")
-    before = numba.get_num_threads()
-    with threads_for(SERIAL_WORK - 1):
-        assert numba.get_num_threads() == 1
-    assert numba.get_num_threads() == before
-    with threads_for(SERIAL_WORK):
-        assert numba.get_num_threads() == before
-    with pytest.raises(KeyError):
-        with threads_for(1):
-            raise KeyError("an error inside still restores the threads")
-    assert numba.get_num_threads() == before
+    if NUMBA_AVAILABLE:
+        assert fused_u8.for_work(SERIAL_WORK - 1) is fused_u8.serial
+        assert fused_u8.for_work(SERIAL_WORK) is fused_u8.parallel
+        # the twin is cached under its own name: Numba's cache key does not hold the compile options
+        assert fused_u8.serial.py_func.__qualname__ == "fused_u8_serial"
+    w = rng.standard_normal((64, 24)).astype(np.float32)
+    qt = mq.quantize(w, bits=8, granularity="channel")
+    x = rng.standard_normal((1, 64)).astype(np.float32)
+    op = weight_operands(qt)
+    outs = []
+    for kernel in (fused_u8.serial, fused_u8.parallel):
+        out = np.empty((1, 24), np.float32)
+        kernel(x, group_sums(x, op.group_size), op.packed.reshape(24, 64), op.group_size, op.n_groups,
+               op.scale_stride, op.scales, op.zeros, out)
+        outs.append(out)
+    np.testing.assert_array_equal(outs[0], outs[1])
+    assert_within_tolerance(outs[0], x, qt)
 
 
 def test_every_fused_path_is_exercised_and_agrees(rng):
