@@ -11,7 +11,7 @@ from .errors import (
     pooled_sqnr_db, pooled_sqnr_from_errors, rmse, sqnr_db,
 )
 from .memory import Ledger, LedgerRow, held_nbytes, ledger_row, memory_ledger
-from .quality import compare_to_float, decode_tokens_per_second, evaluate_model, held_out_windows, logprobs
+from .quality import compare_to_float, decode_speed_ratio, decode_tokens_per_second, evaluate_model, held_out_windows, logprobs
 from .samples import sample_weight
 from .sensitivity import layer_sensitivity, mixed_precision, protection_candidates
 from .tour import (
@@ -21,7 +21,7 @@ from .tour import (
 
 __all__ = [
     "METRICS", "RECOVERY_COLUMNS", "RECOVERY_FORMATS", "Comparison", "Ledger", "LedgerRow", "compare_models", "compare_to_float", "cosine_similarity",
-    "decode_tokens_per_second", "default_recipes", "error_report", "error_table", "evaluate_model", "format_recipes", "format_table",
+    "decode_speed_ratio", "decode_tokens_per_second", "default_recipes", "error_report", "error_table", "evaluate_model", "format_recipes", "format_table",
     "full_recipes", "held_nbytes", "held_out_windows", "layer_sensitivity", "ledger_row", "logprobs", "max_abs_error",
     "memory_ledger", "method_recovery", "methods_recipes", "mixed_precision", "model_weight_errors", "models_to_compare", "mse", "pooled_sqnr_db",
     "pooled_sqnr_from_errors", "protection_candidates", "rmse", "run_tour", "sample_weight", "save_records",

@@ -49,6 +49,27 @@ def decode_tokens_per_second(model: GPT, n_tokens: int = 64, *, prompt=(10,), re
     return n_tokens / float(np.median(times))
 
 
+def decode_speed_ratio(baseline: GPT, model: GPT, n_tokens: int = 64, *, prompt=(10,), rounds: int = 3) -> dict:
+    """``model``'s greedy decode speed against ``baseline``'s, timed side by side.
+
+    Each round times one ``generate`` of each, back to back, so that both see the same state of a
+    shared machine; returns ``tokens_per_s`` (``model``, median over rounds), ``baseline_tokens_per_s``
+    and ``ratio``, the median over rounds of ``t_baseline / t_model`` (above 1: ``model`` is faster).
+    """
+    n_tokens = min(n_tokens, model.config.n_ctx - len(prompt), baseline.config.n_ctx - len(prompt))
+    for m in (baseline, model):
+        generate(m, list(prompt), 2, temperature=0)  # warm-up (compilation, caches)
+    times = np.zeros((rounds, 2))
+    for r in range(rounds):
+        for i, m in enumerate((baseline, model)):
+            t0 = time.perf_counter()
+            generate(m, list(prompt), n_tokens, temperature=0)
+            times[r, i] = time.perf_counter() - t0
+    return {"tokens_per_s": n_tokens / float(np.median(times[:, 1])),
+            "baseline_tokens_per_s": n_tokens / float(np.median(times[:, 0])),
+            "ratio": float(np.median(times[:, 0] / times[:, 1]))}
+
+
 def evaluate_model(reference: np.ndarray, model: GPT, ids: np.ndarray, targets: np.ndarray, problems: list[str]) -> dict:
     """Everything at once: ``compare_to_float`` plus arithmetic exact match on ``problems``.
 
