@@ -220,39 +220,23 @@ def _make_t4_row4():
     i16 = ir.VectorType(ir.IntType(32), 16)
     b16 = ir.VectorType(ir.IntType(8), 16)
     result_t = types.UniTuple(types.float32, 4)
-    zero = ir.Constant(f16, [0.0] * 16)
 
     def codegen(context, builder, sig, args):
         rows, xe, xo, n_groups, half, scales, starts, table = args[:4], args[4], args[5], args[6], args[7], args[8], args[9:13], args[13]
         perm = cgutils.get_or_insert_function(builder.module, ir.FunctionType(f16, [f16, i16]),
                                               "llvm.x86.avx512.permvar.sf.512")
         tab = builder.load(_pointer(context, builder, sig.args[13], table, ir.Constant(half.type, 0), f16), align=4)
-        accs = [cgutils.alloca_once_value(builder, zero) for _ in range(4)]
-        group_accs = [cgutils.alloca_once_value(builder, zero) for _ in range(4)]
-        chunks = builder.udiv(half, ir.Constant(half.type, 16))
-        with cgutils.for_range(builder, n_groups) as groups:
-            g = groups.index
-            for a in group_accs:
-                builder.store(zero, a)
-            j_group = builder.mul(g, half)
-            with cgutils.for_range(builder, chunks) as loop:
-                jj = builder.add(j_group, builder.mul(loop.index, ir.Constant(j_group.type, 16)))
-                e = builder.load(_pointer(context, builder, sig.args[4], xe, jj, f16), align=4)
-                o = builder.load(_pointer(context, builder, sig.args[5], xo, jj, f16), align=4)
-                if PREFETCH:
-                    _prefetch_next_block(context, builder, sig, rows, jj)
-                for q in range(4):
-                    codes = builder.zext(builder.load(_pointer(context, builder, sig.args[q], rows[q], jj, b16), align=1), i16)
-                    low = builder.call(perm, [tab, builder.and_(codes, ir.Constant(i16, [15] * 16))])
-                    high = builder.call(perm, [tab, builder.lshr(codes, ir.Constant(i16, [4] * 16))])
-                    acc = builder.fadd(builder.load(group_accs[q]), builder.fmul(low, e))
-                    builder.store(builder.fadd(acc, builder.fmul(high, o)), group_accs[q])
+        def chunk(jj, group_accs):    # 16 bytes = 32 codes of each row
+            e = builder.load(_pointer(context, builder, sig.args[4], xe, jj, f16), align=4)
+            o = builder.load(_pointer(context, builder, sig.args[5], xo, jj, f16), align=4)
             for q in range(4):
-                s = _scale_ir(context, builder, sig.args[8], scales, builder.add(starts[q], g))
-                sv = builder.shuffle_vector(builder.insert_element(ir.Constant(f16, ir.Undefined), s, ir.Constant(ir.IntType(32), 0)),
-                                            ir.Constant(f16, ir.Undefined), ir.Constant(i16, [0] * 16))
-                builder.store(builder.fadd(builder.load(accs[q]), builder.fmul(builder.load(group_accs[q]), sv)), accs[q])
-        sums = [_lane_sum(builder, builder.load(a), 16) for a in accs]
+                codes = builder.zext(builder.load(_pointer(context, builder, sig.args[q], rows[q], jj, b16), align=1), i16)
+                low = builder.call(perm, [tab, builder.and_(codes, ir.Constant(i16, [15] * 16))])
+                high = builder.call(perm, [tab, builder.lshr(codes, ir.Constant(i16, [4] * 16))])
+                acc = builder.fadd(builder.load(group_accs[q]), builder.fmul(low, e))
+                builder.store(builder.fadd(acc, builder.fmul(high, o)), group_accs[q])
+
+        sums = _rows_by_groups(context, builder, sig, rows, n_groups, half, 16, (8, scales), starts, f16, chunk)
         return context.make_tuple(builder, result_t, sums)
 
     def typer(typingctx, r0, r1, r2, r3, xe, xo, n_groups, half, scales, i0, i1, i2, i3, table):
@@ -294,6 +278,39 @@ def _prefetch_next_block(context, builder, sig, rows, index, every: int = 1):
         builder.call(fn, [base, ir.Constant(ir.IntType(32), 0), ir.Constant(ir.IntType(32), 3), ir.Constant(ir.IntType(32), 1)])
 
 
+def _rows_by_groups(context, builder, sig, rows, n_groups, group_len, step: int, scales, starts, vector_t, chunk):
+    """IR shared by the four-row kernels: for each group, zero four vector accumulators, call
+    ``chunk(index, accumulators)`` for every ``step`` elements of the group (it adds the products of
+    each row into its accumulator), then add each accumulator times its row's scale for the group
+    (``scales = (argument number, array)``, row ``q``'s scales from ``starts[q]``) into the row's total.
+    Returns the four totals' lane sums (float32), one lane sum per row, not per group.
+    """
+    from llvmlite import ir
+    from numba.core import cgutils
+
+    lanes = vector_t.count
+    zero = ir.Constant(vector_t, [0.0] * lanes)
+    accs = [cgutils.alloca_once_value(builder, zero) for _ in range(4)]
+    group_accs = [cgutils.alloca_once_value(builder, zero) for _ in range(4)]
+    chunks = builder.udiv(group_len, ir.Constant(group_len.type, step))
+    with cgutils.for_range(builder, n_groups) as groups:
+        g = groups.index
+        for a in group_accs:
+            builder.store(zero, a)
+        first = builder.mul(g, group_len)
+        with cgutils.for_range(builder, chunks) as loop:
+            index = builder.add(first, builder.mul(loop.index, ir.Constant(first.type, step)))
+            if PREFETCH:
+                _prefetch_next_block(context, builder, sig, rows, index)
+            chunk(index, group_accs)
+        for q in range(4):
+            s = _scale_ir(context, builder, sig.args[scales[0]], scales[1], builder.add(starts[q], g))
+            sv = builder.shuffle_vector(builder.insert_element(ir.Constant(vector_t, ir.Undefined), s, ir.Constant(ir.IntType(32), 0)),
+                                        ir.Constant(vector_t, ir.Undefined), ir.Constant(ir.VectorType(ir.IntType(32), lanes), [0] * lanes))
+            builder.store(builder.fadd(builder.load(accs[q]), builder.fmul(builder.load(group_accs[q]), sv)), accs[q])
+    return [_lane_sum(builder, builder.load(a), lanes) for a in accs]
+
+
 def _scale_ir(context, builder, array_type, array, index):
     """IR: scale number ``index`` as float32, decoded as ``_codes.scale_value`` does (by the array's dtype)."""
     from llvmlite import ir
@@ -326,7 +343,6 @@ def _make_byte_row4(kind: str):
     """
     from llvmlite import ir
     from numba import types
-    from numba.core import cgutils
 
     shift, mask, _ = _F8_BITS.get(kind, (0, 0, 1.0))
     lanes = 32
@@ -335,39 +351,23 @@ def _make_byte_row4(kind: str):
     s16 = ir.VectorType(ir.IntType(16), lanes)
     bytes_t = ir.VectorType(ir.IntType(8), lanes)
     result_t = types.UniTuple(types.float32, 4)
-    zero = ir.Constant(f32v, [0.0] * lanes)
 
     def codegen(context, builder, sig, args):
         rows, x, n_groups, group_size, scales, starts = args[:4], args[4], args[5], args[6], args[7], args[8:12]
-        accs = [cgutils.alloca_once_value(builder, zero) for _ in range(4)]
-        group_accs = [cgutils.alloca_once_value(builder, zero) for _ in range(4)]
-        chunks = builder.udiv(group_size, ir.Constant(group_size.type, lanes))
-        with cgutils.for_range(builder, n_groups) as groups:
-            g = groups.index
-            for a in group_accs:
-                builder.store(zero, a)
-            k_group = builder.mul(g, group_size)
-            with cgutils.for_range(builder, chunks) as loop:
-                kk = builder.add(k_group, builder.mul(loop.index, ir.Constant(k_group.type, lanes)))
-                xv = builder.load(_pointer(context, builder, sig.args[4], x, kk, f32v), align=4)
-                if PREFETCH:
-                    _prefetch_next_block(context, builder, sig, rows, kk)
-                for q in range(4):
-                    raw = builder.load(_pointer(context, builder, sig.args[q], rows[q], kk, bytes_t), align=1)
-                    if kind == "u8":
-                        value = builder.uitofp(raw, f32v)
-                    else:
-                        bits = builder.shl(builder.sext(raw, s16), ir.Constant(s16, [shift] * lanes))
-                        if mask != 0xFFFF:
-                            bits = builder.and_(bits, ir.Constant(s16, [mask - 0x10000 if mask > 0x7FFF else mask] * lanes))
-                        value = builder.fpext(builder.bitcast(bits, halves), f32v)
-                    builder.store(builder.fadd(builder.load(group_accs[q]), builder.fmul(value, xv)), group_accs[q])
+        def chunk(kk, group_accs):    # 32 bytes of each row
+            xv = builder.load(_pointer(context, builder, sig.args[4], x, kk, f32v), align=4)
             for q in range(4):
-                s = _scale_ir(context, builder, sig.args[7], scales, builder.add(starts[q], g))
-                sv = builder.shuffle_vector(builder.insert_element(ir.Constant(f32v, ir.Undefined), s, ir.Constant(ir.IntType(32), 0)),
-                                            ir.Constant(f32v, ir.Undefined), ir.Constant(ir.VectorType(ir.IntType(32), lanes), [0] * lanes))
-                builder.store(builder.fadd(builder.load(accs[q]), builder.fmul(builder.load(group_accs[q]), sv)), accs[q])
-        sums = [_lane_sum(builder, builder.load(a), lanes) for a in accs]
+                raw = builder.load(_pointer(context, builder, sig.args[q], rows[q], kk, bytes_t), align=1)
+                if kind == "u8":
+                    value = builder.uitofp(raw, f32v)
+                else:
+                    bits = builder.shl(builder.sext(raw, s16), ir.Constant(s16, [shift] * lanes))
+                    if mask != 0xFFFF:
+                        bits = builder.and_(bits, ir.Constant(s16, [mask - 0x10000 if mask > 0x7FFF else mask] * lanes))
+                    value = builder.fpext(builder.bitcast(bits, halves), f32v)
+                builder.store(builder.fadd(builder.load(group_accs[q]), builder.fmul(value, xv)), group_accs[q])
+
+        sums = _rows_by_groups(context, builder, sig, rows, n_groups, group_size, lanes, (7, scales), starts, f32v, chunk)
         return context.make_tuple(builder, result_t, sums)
 
     byte = types.uint8 if kind == "u8" else types.int8
@@ -431,6 +431,25 @@ def _byte_row4(r0, r1, r2, r3, x, n_groups, group_size, scales, i0, i1, i2, i3, 
 
 
 # -- the kernels ----------------------------------------------------------------------------------
+@jit_inline
+def block_columns(blk, N):
+    """The four output columns of block ``blk``; past the last column, the last one again (its rows are read, not stored)."""
+    n0 = 4 * blk
+    return n0, min(n0 + 1, N - 1), min(n0 + 2, N - 1), min(n0 + 3, N - 1)
+
+
+@jit_inline
+def store4(out_row, n0, N, a0, a1, a2, a3):
+    """``out_row[n0 : n0 + 4] = a0..a3``, the ones before column ``N`` only."""
+    out_row[n0] = a0
+    if n0 + 1 < N:
+        out_row[n0 + 1] = a1
+    if n0 + 2 < N:
+        out_row[n0 + 2] = a2
+    if n0 + 3 < N:
+        out_row[n0 + 3] = a3
+
+
 @jit_fast
 def fused_t4(x_even, x_odd, xsum, rows, group_size, n_groups, stride, scales, table, zeros, zero_bits, out):
     """4-bit codes through a 16-entry table, ``rows`` = packed bytes ``(N, K // 2)``; four columns per iteration.
@@ -447,10 +466,7 @@ def fused_t4(x_even, x_odd, xsum, rows, group_size, n_groups, stride, scales, ta
     fast = half % 16 == 0
     asymmetric = zero_bits != 0
     for blk in prange((N + 3) // 4):
-        n0 = 4 * blk
-        n1 = min(n0 + 1, N - 1)
-        n2 = min(n0 + 2, N - 1)
-        n3 = min(n0 + 3, N - 1)
+        n0, n1, n2, n3 = block_columns(blk, N)
         r0 = rows[n0]
         r1 = rows[n1]
         r2 = rows[n2]
@@ -469,13 +485,7 @@ def fused_t4(x_even, x_odd, xsum, rows, group_size, n_groups, stride, scales, ta
                 acc1 -= zero_terms(n1 * stride, n_groups, scales, zeros, zero_bits, xsum[m])
                 acc2 -= zero_terms(n2 * stride, n_groups, scales, zeros, zero_bits, xsum[m])
                 acc3 -= zero_terms(n3 * stride, n_groups, scales, zeros, zero_bits, xsum[m])
-            out[m, n0] = acc0
-            if n0 + 1 < N:
-                out[m, n0 + 1] = acc1
-            if n0 + 2 < N:
-                out[m, n0 + 2] = acc2
-            if n0 + 3 < N:
-                out[m, n0 + 3] = acc3
+            store4(out[m], n0, N, acc0, acc1, acc2, acc3)
 
 
 @jit_inline
@@ -494,10 +504,7 @@ def fused_f8(x, rows, group_size, n_groups, stride, scales, table, kind, out):
     N = rows.shape[0]
     fast = group_size % 32 == 0
     for blk in prange((N + 3) // 4):
-        n0 = 4 * blk
-        n1 = min(n0 + 1, N - 1)
-        n2 = min(n0 + 2, N - 1)
-        n3 = min(n0 + 3, N - 1)
+        n0, n1, n2, n3 = block_columns(blk, N)
         r0 = rows[n0]
         r1 = rows[n1]
         r2 = rows[n2]
@@ -510,13 +517,7 @@ def fused_f8(x, rows, group_size, n_groups, stride, scales, table, kind, out):
             else:
                 acc0, acc1, acc2, acc3 = byte_row4_loop(r0, r1, r2, r3, xm, n_groups, group_size, scales, n0 * stride,
                                                         n1 * stride, n2 * stride, n3 * stride, table)
-            out[m, n0] = acc0
-            if n0 + 1 < N:
-                out[m, n0 + 1] = acc1
-            if n0 + 2 < N:
-                out[m, n0 + 2] = acc2
-            if n0 + 3 < N:
-                out[m, n0 + 3] = acc3
+            store4(out[m], n0, N, acc0, acc1, acc2, acc3)
 
 
 def table_matmul(x2: np.ndarray, op: TableOperands) -> np.ndarray | None:
