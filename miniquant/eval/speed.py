@@ -297,8 +297,8 @@ def machine_header() -> dict:
         header["numba_target"] = llvm.get_host_cpu_name()
         header["features"] = [f for f in ("avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vnni", "amx-int8")
                               if features.get(f, False)]
-        w = quantize(np.ones((64, 64), np.float32), bits=8, granularity="channel")
-        _qmatmul(np.ones((1, 64), np.float32), w)            # starts Numba's thread pool
+        w = quantize(np.ones((1024, 1024), np.float32), bits=8, granularity="channel")
+        _qmatmul(np.ones((1, 1024), np.float32), w)          # starts Numba's thread pool (parallel: SERIAL_WORK multiply-adds)
         try:
             header["threading_layer"] = numba.threading_layer()
         except ValueError:
