@@ -91,6 +91,24 @@ def test_quantize_then_eval_and_generate_against_the_float_original(tiny_checkpo
     assert "--- float32 ---" in out and "--- int4 sym g32 ---" in out and "agree on the first" in out
 
 
+def test_quantize_with_a_quantized_head_and_generate_from_it(tiny_checkpoint, tmp_path, capsys):
+    from miniquant import QTensor
+    from miniquant.nn import load_checkpoint
+
+    qpath = tmp_path / "int4-head.npz"
+    assert main(["quantize", "--model", str(tiny_checkpoint), "--bits", "4", "--group-size", "32", "--head", "8",
+                 "--out", str(qpath)]) == 0
+    out = capsys.readouterr().out
+    _, params, meta = load_checkpoint(qpath)
+    assert meta["recipe"] == "int4 sym g32 +head int8 sym channel" and "wpe, LayerNorms and biases in float" in out
+    assert isinstance(params["wte"], QTensor) and params["wte"].spec.axis == 1 and params["wte"].spec.bits == 8
+    assert main(["generate", "--model", str(qpath), "--prompt", "Re", "--tokens", "4", "--temperature", "0"]) == 0
+    assert "--- int4 sym g32 +head int8 sym channel ---" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["quantize", "--model", str(tiny_checkpoint), "--bits", "4", "--head", "9", "--out", str(qpath)])
+    assert "--head must be 'same' or a bit-width 2..8, got '9'" in capsys.readouterr().err
+
+
 def test_eval_quantizes_on_the_fly_and_sensitivity_ranks(tiny_checkpoint, capsys):
     assert main(["eval", "--model", str(tiny_checkpoint), "--bits", "8", "--max-bytes", "2000", "--arith-problems", "2",
                  "--kl-windows", "2"]) == 0
