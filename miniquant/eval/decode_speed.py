@@ -25,7 +25,6 @@ import time
 import numpy as np
 
 from ..methods import make_recipe, quantize_model
-from ..mixed import is_quantized_weight
 from ..nn.config import GPTConfig
 from ..nn.generate import generate
 from ..nn.gpt import GPT, expected_shapes
@@ -72,12 +71,8 @@ def bytes_per_token(model: GPT, context: float) -> int:
     total = 0
     config = model.config
     for name, value in model.params.items():
-        if name == "wpe":
-            total += config.n_embd * 4                                   # one position row
-        elif name == "wte":                                              # the head reads it whole (the lookup: one row)
-            total += int(value.nbytes)
-        else:
-            total += int(value.nbytes) if is_quantized_weight(value) else int(np.asarray(value).nbytes)
+        # wpe: one position row; every other tensor in full (wte too: the head reads it whole, the lookup one row)
+        total += config.n_embd * 4 if name == "wpe" else int(value.nbytes)
     return total + int(2 * config.n_layer * context * config.n_embd * 4)
 
 

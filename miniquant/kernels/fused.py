@@ -30,7 +30,9 @@ import numpy as np
 
 from ._codes import code_at, scale_value, zero_value
 from ._jit import SPECIALIZED_GROUPS, jit_fast, jit_inline, prange
-from .tables import U8_TABLE, byte_row4, zero_terms
+from .tables import BYTE_KINDS, U8_TABLE, byte_row4, zero_terms
+
+U8_KIND = BYTE_KINDS["u8"]   # byte_row4's kind for unsigned integer codes
 
 
 @jit_inline
@@ -91,7 +93,7 @@ def fused_u8(x, xsum, rows, group_size, n_groups, stride, scales, zeros, out):
                 if fast:   # whole rows in vector registers (tables.byte_row4), then the zero points' share
                     acc0, acc1, acc2, acc3 = byte_row4(r0, r1, r2, r3, xm, n_groups, group_size, scales, n0 * stride,
                                                        (n0 + 1) * stride, (n0 + 2) * stride, (n0 + 3) * stride,
-                                                       U8_TABLE, 2)
+                                                       U8_TABLE, U8_KIND)
                     out[m, n0] = acc0 - zero_terms(n0 * stride, n_groups, scales, zeros, 8, xsum[m])
                     out[m, n0 + 1] = acc1 - zero_terms((n0 + 1) * stride, n_groups, scales, zeros, 8, xsum[m])
                     out[m, n0 + 2] = acc2 - zero_terms((n0 + 2) * stride, n_groups, scales, zeros, 8, xsum[m])

@@ -82,7 +82,7 @@ def _run_fused(x2, op, common, work: int) -> None:
         if zeros.dtype == np.uint8:       # asymmetric: codes u, the zero points subtracted per group
             table, zero_bits = _INT4_TABLES[0], 4
         else:                             # symmetric: the table holds u - z = u + qmin, no zero point left
-            table, zeros, xsum, zero_bits = _INT4_TABLES[-int(zeros[0])], _NO_ZEROS, _NO_XSUM, 0
+            table, zeros, zero_bits = _INT4_TABLES[-int(zeros[0])], _NO_ZEROS, 0
         fused_t4.for_work(work)(x_even, x_odd, xsum, op.packed.reshape(op.N, K // 2), group_size, n_groups, stride,
                                 scales, table, zeros, zero_bits, out)
     elif path == "u4":

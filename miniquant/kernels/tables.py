@@ -253,7 +253,7 @@ def _make_t4_row4():
     return intrinsic(typer)
 
 
-def _prefetch_next_block(context, builder, sig, rows, index, every: int = 1):
+def _prefetch_next_block(context, builder, sig, rows, index):
     """IR: prefetch, for each of the four rows, the bytes at ``index`` of the row four rows further on.
 
     The four rows of a block are consecutive rows of one array, so ``4 * (r1 - r0)`` bytes ahead is the
@@ -261,7 +261,7 @@ def _prefetch_next_block(context, builder, sig, rows, index, every: int = 1):
     blocks). A row of a 4096-column weight is one 4 KB page or less, and the hardware's stream
     prefetchers start again at every page; asking for the next block's bytes a block ahead keeps the
     reads flowing when the weight comes from memory. A prefetch never faults, so the last block's
-    (addresses past the array) is harmless. ``every``: prefetch on one call in ``every`` (64-byte lines).
+    (addresses past the array) is harmless.
     """
     from llvmlite import ir
     from numba.core import cgutils
@@ -467,10 +467,7 @@ def fused_t4(x_even, x_odd, xsum, rows, group_size, n_groups, stride, scales, ta
     asymmetric = zero_bits != 0
     for blk in prange((N + 3) // 4):
         n0, n1, n2, n3 = block_columns(blk, N)
-        r0 = rows[n0]
-        r1 = rows[n1]
-        r2 = rows[n2]
-        r3 = rows[n3]
+        r0, r1, r2, r3 = rows[n0], rows[n1], rows[n2], rows[n3]
         for m in range(M):
             xe = x_even[m]
             xo = x_odd[m]
@@ -505,10 +502,7 @@ def fused_f8(x, rows, group_size, n_groups, stride, scales, table, kind, out):
     fast = group_size % 32 == 0
     for blk in prange((N + 3) // 4):
         n0, n1, n2, n3 = block_columns(blk, N)
-        r0 = rows[n0]
-        r1 = rows[n1]
-        r2 = rows[n2]
-        r3 = rows[n3]
+        r0, r1, r2, r3 = rows[n0], rows[n1], rows[n2], rows[n3]
         for m in range(M):
             xm = x[m]
             if fast:
