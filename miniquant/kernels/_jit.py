@@ -102,6 +102,9 @@ jit_exact = lambda fn: TwoWayKernel(fn)  # noqa: E731
 jit_fast = lambda fn: TwoWayKernel(fn, fastmath=True)  # noqa: E731
 #: Serial exact kernels: work too small to be worth waking a second thread (O(M K) passes over x).
 jit_serial = _decorator()
+#: Serial passes over activations whose float sums may be reassociated (so they vectorize) but must keep
+#: NaN and Inf: only LLVM's ``reassoc`` and ``contract`` flags, not ``fastmath=True`` (which assumes neither occurs).
+jit_reduce = _decorator(fastmath={"reassoc", "contract"})
 #: Small serial helpers, inlined into the kernels.
 jit_inline = _decorator(inline="always")
 

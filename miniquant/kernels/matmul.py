@@ -22,9 +22,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..tensor import QTensor
-from ._jit import HAS_AVX512, NUMBA_AVAILABLE
+from ._jit import HAS_AVX512, NUMBA_AVAILABLE, SERIAL_WORK
+from .decode_calls import t4_call, u8_call
 from .fused import FUSED_CHUNKS, fused_generic, fused_u4_for, fused_u8
-from .operands import check_activations, check_weight, group_sums, weight_operands
+from .operands import NOTHING, activation_pass, check_activations, check_weight, prepared, weight_operands
 from .tables import _NO_XSUM, _NO_ZEROS, fused_t4, table_kernel_for, table_matmul, table_operands
 from .tiled import tiled_matmul
 
@@ -45,12 +46,11 @@ def qmatmul_reference(x, qt: QTensor) -> np.ndarray:
 
 
 def fused_matmul(x2: np.ndarray, op) -> np.ndarray:
-    """The fused kernel for ``op``'s bit-width on float32 ``x2`` of shape ``(M, K)``."""
-    M, K = x2.shape
-    out = np.empty((M, op.N), np.float32)
-    common = (op.group_size, op.n_groups, op.scale_stride, op.scales, op.zeros, out)
-    _run_fused(x2, op, common, M * K * op.N)
-    return out
+    """The fused kernel for ``op``'s bit-width on float32 ``x2`` of shape ``(M, K)``.
+
+    Raises ``ValueError`` when ``x2`` holds NaN or Inf (checked in ``activation_pass``).
+    """
+    return FusedProduct(op)(x2)
 
 
 def fused_path(op) -> str:
@@ -67,33 +67,79 @@ def fused_path(op) -> str:
     return "generic"
 
 
-def _run_fused(x2, op, common, work: int) -> None:
-    """Run ``op``'s fused kernel, serial below ``SERIAL_WORK`` multiply-adds (``TwoWayKernel.for_work``)."""
-    M, K = x2.shape
-    path = fused_path(op)
-    symmetric_t4 = path == "t4" and op.zeros.dtype != np.uint8
-    xsum = _NO_XSUM if symmetric_t4 else group_sums(x2, op.group_size)   # the zero points' share needs it
-    if path == "u8":
-        fused_u8.for_work(work)(x2, xsum, op.packed.reshape(op.N, K), *common)
-    elif path == "t4":       # a 4-bit integer grid is a 16-entry table: the permute kernel of NF4 (tables.py)
-        x_even = np.ascontiguousarray(x2[:, 0::2])
-        x_odd = np.ascontiguousarray(x2[:, 1::2])
-        group_size, n_groups, stride, scales, zeros, out = common
-        if zeros.dtype == np.uint8:       # asymmetric: codes u, the zero points subtracted per group
-            table, zero_bits = _INT4_TABLES[0], 4
-        else:                             # symmetric: the table holds u - z = u + qmin, no zero point left
-            table, zeros, zero_bits = _INT4_TABLES[-int(zeros[0])], _NO_ZEROS, 0
-        fused_t4.for_work(work)(x_even, x_odd, xsum, op.packed.reshape(op.N, K // 2), group_size, n_groups, stride,
-                                scales, table, zeros, zero_bits, out)
-    elif path == "u4":
-        x_even = np.ascontiguousarray(x2[:, 0::2])  # [M, K/2]: the codes in low nibbles
-        x_odd = np.ascontiguousarray(x2[:, 1::2])   # [M, K/2]: the codes in high nibbles
-        fused_u4_for(op.group_size).for_work(work)(x_even, x_odd, xsum, op.packed.reshape(op.N, K // 2), *common)
-    elif path == "chunks":
-        x8 = np.ascontiguousarray(x2.reshape(M, K // 8, 8).transpose(0, 2, 1))  # [M, 8, K/8]
-        FUSED_CHUNKS[op.bits].for_work(work)(x8, xsum, op.packed, op.N, *common)
-    else:
-        fused_generic.for_work(work)(x2, xsum, op.packed, op.bits, op.N, *common)
+class FusedProduct:
+    """``x2 @ w`` through the fused kernel of one weight, decided once (``fused_product(qt)`` keeps it per weight).
+
+    A decode step multiplies each weight by one row of activations; for the shipped model's 128-wide
+    matrices the kernel itself takes a few microseconds, so choosing the path and assembling a dozen
+    arguments on every call was a third of the cost. Here they are chosen once: ``compiled(x2, out)``
+    for the u8 and t4 paths below ``SERIAL_WORK`` (``decode_calls.py``: the pass over ``x`` and the kernel in one
+    compiled call), else ``kernel`` (a ``TwoWayKernel``) and ``call(kernel, x2, xsum, x_even, x_odd, out)``,
+    which passes the weight's operands in the kernel's order after ``operands.activation_pass``.
+    """
+
+    __slots__ = ("path", "K", "N", "work_per_row", "sum_group", "sums", "split", "kernel", "call", "compiled")
+
+    def __init__(self, op):
+        self.path = path = fused_path(op)
+        self.K, self.N, self.work_per_row = op.K, op.N, op.K * op.N
+        self.split = path in ("t4", "u4")        # the 4-bit kernels read x's even and odd elements apart
+        self.sum_group = op.group_size
+        self.sums = True                          # the zero points' share needs the group sums of x
+        self.compiled = None                      # the pass and the kernel in one compiled call (decode_calls.py)
+        G, ng, stride, scales, zeros = op.group_size, op.n_groups, op.scale_stride, op.scales, op.zeros
+        if path == "u8":
+            rows = op.packed.reshape(op.N, op.K)
+            self.kernel = fused_u8
+            self.call = lambda k, x2, xsum, xe, xo, out: k(x2, xsum, rows, G, ng, stride, scales, zeros, out)
+            self.compiled = lambda x2, out: u8_call(x2, rows, G, ng, stride, scales, zeros, out)
+        elif path == "t4":       # a 4-bit integer grid is a 16-entry table: the permute kernel of NF4 (tables.py)
+            rows = op.packed.reshape(op.N, op.K // 2)
+            if zeros.dtype == np.uint8:       # asymmetric: codes u, the zero points subtracted per group
+                table, zero_bits, symmetric = _INT4_TABLES[0], 4, False
+            else:                             # symmetric: the table holds u - z = u + qmin, no zero point left
+                table, zeros, zero_bits, symmetric = _INT4_TABLES[-int(zeros[0])], _NO_ZEROS, 0, True
+            self.kernel, self.sums = fused_t4, not symmetric
+            self.call = lambda k, x2, xsum, xe, xo, out: k(xe, xo, _NO_XSUM if symmetric else xsum, rows, G, ng, stride,
+                                                           scales, table, zeros, zero_bits, out)
+            self.compiled = lambda x2, out: t4_call(x2, rows, G, ng, stride, scales, table, zeros, zero_bits, out)
+        elif path == "u4":
+            rows = op.packed.reshape(op.N, op.K // 2)
+            self.kernel = fused_u4_for(G)
+            self.call = lambda k, x2, xsum, xe, xo, out: k(xe, xo, xsum, rows, G, ng, stride, scales, zeros, out)
+        elif path == "chunks":
+            packed, N, K = op.packed, op.N, op.K
+
+            def call(k, x2, xsum, xe, xo, out):
+                x8 = np.ascontiguousarray(x2.reshape(x2.shape[0], K // 8, 8).transpose(0, 2, 1))  # [M, 8, K/8]
+                k(x8, xsum, packed, N, G, ng, stride, scales, zeros, out)
+            self.kernel, self.call = FUSED_CHUNKS[op.bits], call
+        else:
+            packed, bits, N = op.packed, op.bits, op.N
+            self.kernel = fused_generic
+            self.call = lambda k, x2, xsum, xe, xo, out: k(x2, xsum, packed, bits, N, G, ng, stride, scales, zeros, out)
+
+    def __call__(self, x2: np.ndarray) -> np.ndarray:
+        """``x2 @ w`` for float32 C-contiguous ``x2`` ``(M, K)``: float32 ``(M, N)``; serial below ``SERIAL_WORK``."""
+        M = x2.shape[0]
+        work = M * self.work_per_row
+        if self.compiled is not None and work < SERIAL_WORK and NUMBA_AVAILABLE:
+            out = np.empty((M, self.N), np.float32)
+            if not self.compiled(x2, out):
+                raise ValueError("x holds NaN or Inf")
+            return out
+        xsum = np.empty((M, self.K // self.sum_group), np.float32) if self.sums else NOTHING
+        x_even, x_odd = (np.empty((M, self.K // 2), np.float32), np.empty((M, self.K // 2), np.float32)) \
+            if self.split else (NOTHING, NOTHING)
+        activation_pass(x2, self.sum_group, xsum, x_even, x_odd)
+        out = np.empty((M, self.N), np.float32)
+        self.call(self.kernel.for_work(work), x2, xsum, x_even, x_odd, out)
+        return out
+
+
+def fused_product(qt: QTensor) -> FusedProduct:
+    """The ``FusedProduct`` of integer-grid weight ``qt``, built on first use and kept while ``qt`` lives."""
+    return prepared(qt, "fused", lambda qt: FusedProduct(weight_operands(qt)))
 
 
 def qmatmul_numba(x, qt: QTensor, *, prefill_m: int = PREFILL_M) -> np.ndarray:
@@ -111,10 +157,14 @@ def qmatmul_numba(x, qt: QTensor, *, prefill_m: int = PREFILL_M) -> np.ndarray:
         if y is None:
             y = x2 @ qt.dequantize()
         return y.reshape(*lead, N)
-    op = weight_operands(qt)
-    x2, lead = check_activations(x, op.K)
-    y = tiled_matmul(x2, op) if x2.shape[0] >= prefill_m else fused_matmul(x2, op)
-    return y.reshape(*lead, op.N)
+    K, N = qt.shape
+    x2, lead = check_activations(x, K, finite=False)
+    if x2.shape[0] >= prefill_m:
+        check_activations(x2, K)                   # the NaN/Inf check the fused path makes in its pass over x
+        y = tiled_matmul(x2, weight_operands(qt))
+    else:
+        y = fused_product(qt)(x2)
+    return y.reshape(*lead, N)
 
 
 def qmatmul(x, qt: QTensor, *, backend: str = "auto") -> np.ndarray:

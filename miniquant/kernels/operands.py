@@ -32,6 +32,7 @@ import weakref
 import numpy as np
 
 from ..tensor import QTensor
+from ._jit import NUMBA_AVAILABLE, jit_reduce
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,8 +122,12 @@ def kernel_scales(qt: QTensor, *, e8m0_bytes: bool = False) -> np.ndarray:
     return np.ascontiguousarray(np.moveaxis(qt.scale, qt.spec.axis, -1), dtype=np.float32).reshape(-1)
 
 
-def check_activations(x, K: int) -> tuple[np.ndarray, tuple[int, ...]]:
-    """``x`` of shape ``(..., K)`` as a C-contiguous float32 ``(M, K)`` array, and its leading shape."""
+def check_activations(x, K: int, *, finite: bool = True) -> tuple[np.ndarray, tuple[int, ...]]:
+    """``x`` of shape ``(..., K)`` as a C-contiguous float32 ``(M, K)`` array, and its leading shape.
+
+    ``finite=False`` leaves the NaN/Inf check to the caller (the fused paths do it in ``activation_pass``,
+    in the same pass that sums the groups); the range check of float64 values always runs here.
+    """
     x = np.asarray(x)
     if x.dtype.kind != "f":                  # np.issubdtype(x.dtype, np.floating), at a tenth of its cost per call
         raise TypeError(f"x must be a floating-point array, got dtype {x.dtype}")
@@ -132,7 +137,7 @@ def check_activations(x, K: int) -> tuple[np.ndarray, tuple[int, ...]]:
         raise ValueError(f"x must not be empty, got shape {x.shape}")
     # one sum is finite whenever every element is (and is several times cheaper than isfinite on a
     # decode step's vector); only when it is not is each element looked at: NaN/Inf, or an overflowing sum
-    if not np.isfinite(x.sum(dtype=np.float64)) and not np.all(np.isfinite(x)):
+    if finite and not np.isfinite(x.sum(dtype=np.float64)) and not np.all(np.isfinite(x)):
         raise ValueError("x holds NaN or Inf")
     if x.dtype.itemsize > 4:  # the kernels compute in float32: a larger value would become inf, then NaN
         big = float(np.abs(x).max())
@@ -147,3 +152,59 @@ def group_sums(x: np.ndarray, group_size: int) -> np.ndarray:
     """``xsum[m, g]``: the sum of ``x[m, k]`` over each group, float32 ``(M, K // G)``."""
     M, K = x.shape
     return x.reshape(M, K // group_size, group_size).sum(axis=2, dtype=np.float32)
+
+
+#: What ``activation_pass`` is given for an output it need not write.
+NOTHING = np.empty((0, 0), np.float32)
+
+
+def activation_pass(x: np.ndarray, group_size: int, xsum: np.ndarray, x_even: np.ndarray, x_odd: np.ndarray) -> None:
+    """One pass over float32 ``x`` ``(M, K)`` for the fused kernels, writing the outputs it is given.
+
+    ``xsum[m, g]``: the group sums (``group_sums``, float32 ``(M, K // group_size)``, added in float64);
+    ``x_even = x[:, 0::2]`` and ``x_odd = x[:, 1::2]`` (``(M, K // 2)`` each: the 4-bit kernels read the low
+    and the high nibbles against them). An output passed as ``NOTHING`` is not written. Raises
+    ``ValueError`` when ``x`` holds NaN or Inf: a float64 sum of float32 values cannot overflow, so the
+    sum of every element is finite exactly when each element is. Why one pass: a decode step's product of
+    a small matrix takes a few microseconds, and the NumPy calls this replaces (a finiteness sum, the group
+    sums, two strided copies) cost as much again. The outputs are allocated by the caller because arrays
+    returned from a Numba function cost a microsecond each to hand back to Python.
+    """
+    if NUMBA_AVAILABLE:
+        finite = _activation_pass(x, group_size, xsum, x_even, x_odd)
+    else:                                 # without the JIT: the same in NumPy (the loops would crawl)
+        M, K = x.shape
+        sums = x.reshape(M, K // group_size, group_size).sum(axis=2, dtype=np.float64)
+        finite = bool(np.all(np.isfinite(sums)))
+        if xsum.size:
+            xsum[...] = sums
+        if x_even.size:
+            x_even[...], x_odd[...] = x[:, 0::2], x[:, 1::2]
+    if not finite:
+        raise ValueError("x holds NaN or Inf")
+
+
+@jit_reduce
+def _activation_pass(x, group_size, xsum, x_even, x_odd):
+    """``activation_pass`` in one loop over ``x`` (reassociated float64 sums, which vectorize); True if all finite."""
+    M, K = x.shape
+    sums = xsum.shape[0] > 0
+    split = x_even.shape[0] > 0
+    total = 0.0
+    for m in range(M):
+        row = x[m]
+        for g in range(K // group_size):
+            acc = 0.0
+            for k in range(g * group_size, (g + 1) * group_size):
+                acc += np.float64(row[k])
+            if sums:
+                xsum[m, g] = np.float32(acc)
+            total += acc
+        if split:
+            even = x_even[m]
+            odd = x_odd[m]
+            for j in range(K // 2):
+                even[j] = row[2 * j]
+                odd[j] = row[2 * j + 1]
+    # NaN or Inf anywhere makes ``total`` NaN or Inf; ``total - total`` is 0 exactly when it is finite
+    return total - total == 0.0

@@ -116,6 +116,45 @@ def test_bad_operands_are_refused(rng):
         qmatmul(np.ones((1, 16), np.float32), np.ones((16, 4), np.float32))
 
 
+@pytest.mark.parametrize("jit", [True, False])
+def test_the_activation_pass_sums_splits_and_finds_every_nan_and_inf(jit, rng, monkeypatch):
+    from miniquant.kernels import operands
+    from miniquant.kernels.operands import NOTHING, activation_pass
+
+    monkeypatch.setattr(operands, "NUMBA_AVAILABLE", jit and operands.NUMBA_AVAILABLE)
+    x = rng.standard_normal((3, 64)).astype(np.float32)
+    xsum, x_even, x_odd = np.empty((3, 4), np.float32), np.empty((3, 32), np.float32), np.empty((3, 32), np.float32)
+    activation_pass(x, 16, xsum, x_even, x_odd)
+    np.testing.assert_allclose(xsum, group_sums(x, 16), rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(x_even, x[:, 0::2])
+    np.testing.assert_array_equal(x_odd, x[:, 1::2])
+    activation_pass(x, 64, NOTHING, NOTHING, NOTHING)                 # nothing asked: only the check
+    huge = np.full((2, 64), np.finfo(np.float32).max, np.float32)   # finite, though its float32 sum is not
+    activation_pass(huge, 32, NOTHING, NOTHING, NOTHING)
+    for bad in (np.nan, np.inf, -np.inf):
+        for m, k in ((0, 0), (2, 63), (1, 17)):
+            y = x.copy()
+            y[m, k] = bad
+            with pytest.raises(ValueError, match="x holds NaN or Inf"):
+                activation_pass(y, 16, NOTHING, NOTHING, NOTHING)
+
+
+@pytest.mark.parametrize("spec", [dict(bits=8, granularity="channel"), dict(bits=4, group_size=32),
+                                  dict(bits=4, group_size=32, scheme="asymmetric"), dict(bits=4, group_size=2),
+                                  dict(bits=3, group_size=8), dict(bits=5, group_size=3)])
+def test_every_fused_path_refuses_nan_and_inf(spec, rng):
+    """One spec per fused path (u8, t4, t4 asymmetric, u4, chunks, generic): the check is in their shared pass."""
+    K = 96
+    qt = mq.quantize(rng.standard_normal((K, 8)).astype(np.float32), **spec)
+    x = rng.standard_normal((1, K)).astype(np.float32)
+    x[0, K - 1] = np.inf
+    for backend in ("numpy", "auto"):
+        with pytest.raises(ValueError, match="x holds NaN or Inf"):
+            qmatmul(x, qt, backend=backend)
+    with pytest.raises(ValueError, match="x holds NaN or Inf"):
+        fused_matmul(x, weight_operands(qt))
+
+
 @pytest.mark.parametrize("backend", ["numpy", "auto"])
 def test_float64_activations_beyond_float32_are_refused_not_turned_into_nan(backend, rng):
     from miniquant.kernels import w4a8_matmul, w8a8_matmul
@@ -180,3 +219,28 @@ def test_every_fused_path_is_exercised_and_agrees(rng):
                 x = rng.standard_normal((3, K)).astype(np.float32)
                 assert_within_tolerance(fused_matmul(x, op), x, qt)
     assert seen == {"u8", "u4", "chunks", "generic"}
+
+
+_CACHED_RUN = """
+import numpy as np, miniquant as mq
+from miniquant.kernels import qmatmul
+rng = np.random.default_rng(0)
+for spec in (dict(bits=8, granularity="channel"), dict(bits=4, group_size=32), dict(bits=4, group_size=32,
+             scheme="asymmetric")):
+    small = mq.quantize(rng.standard_normal((128, 64)).astype(np.float32), **spec)
+    large = mq.quantize(rng.standard_normal((1024, 1024)).astype(np.float32), **spec)
+    for qt in (small, large, small):                 # one compiled call, the parallel twin, the compiled call again
+        x = rng.standard_normal((1, qt.shape[0])).astype(np.float32)
+        assert np.allclose(qmatmul(x, qt), x @ qt.dequantize(), rtol=1e-3, atol=1e-3)
+print("ok")
+"""
+
+
+@pytest.mark.skipif(os.environ.get("NUMBA_DISABLE_JIT") == "1", reason="the JIT's cache is what is tested")
+def test_a_process_that_loads_the_kernels_from_the_cache_runs_them():
+    """A fresh process, the kernels loaded from Numba's cache (this run compiled them): small products (the
+    decode calls of ``decode_calls.py``, which call serial kernels from compiled code) and parallel ones.
+    Compiled code from the cache calling a ``parallel=True`` kernel crashed a process whose thread pool had
+    not started; this runs that sequence in a process of its own."""
+    result = subprocess.run([sys.executable, "-c", _CACHED_RUN], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stdout[-2000:] + result.stderr[-3000:]
