@@ -85,8 +85,6 @@ def _element_pointer(context, builder, array_type, array, index, vector_type):
 def _dpbusd_nibbles(context, builder, signature, args, width):
     """IR: the int32 lanes of ``vpdpbusd`` over ``width`` packed bytes from ``j`` (args ``row, xe, xo, j``)."""
     from llvmlite import ir
-    from numba.core import cgutils
-
     row, xe, xo, j = args[:4]
     lanes_t = ir.VectorType(ir.IntType(32), width // 4)
     bytes_t = ir.VectorType(ir.IntType(8), width)
@@ -94,8 +92,7 @@ def _dpbusd_nibbles(context, builder, signature, args, width):
     codes = load(0, row)
     low = builder.and_(codes, ir.Constant(bytes_t, [15] * width))   # u8: code 2j
     high = builder.lshr(codes, ir.Constant(bytes_t, [4] * width))   # u8: code 2j + 1
-    name = f"llvm.x86.avx512.vpdpbusd.{8 * width}"                   # .128, .256 or .512
-    fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(lanes_t, [lanes_t] * 3), name)
+    fn = _dpbusd(builder, lanes_t, 8 * width)                         # .128, .256 or .512
     acc = ir.Constant(lanes_t, [0] * (width // 4))
     acc = builder.call(fn, [acc, builder.bitcast(low, lanes_t), builder.bitcast(load(1, xe), lanes_t)])
     return builder.call(fn, [acc, builder.bitcast(high, lanes_t), builder.bitcast(load(2, xo), lanes_t)])
@@ -155,6 +152,66 @@ def _make_group_terms4():
     return intrinsic(typer)
 
 
+def _make_dots4():
+    """An intrinsic ``f(r0, r1, r2, r3, xe, xo, j) -> 4 x int32``: the dot product of 64 bytes from ``j`` of each
+    of four rows, no bounds check.
+
+    One load of ``xe`` and of ``xo`` serves the four rows (a ``vpdpbusd`` pair each); the four vectors of 16
+    int32 lanes are then added in a transposing tree -- pairs of rows to 8 lanes each, then all four to 4
+    lanes each, then the two in-register steps of ``group_terms4`` -- 6 shuffles and 5 additions for the four
+    sums, where one lane sum per row takes 8 of each. Integer additions, so the order is free: exact.
+    """
+    from llvmlite import ir
+    from numba import types
+
+    lanes_t = ir.VectorType(ir.IntType(32), 16)
+    mask = lambda idx: ir.Constant(ir.VectorType(ir.IntType(32), len(idx)), idx)  # noqa: E731
+    result_t = types.UniTuple(types.int32, 4)
+
+    def codegen(context, builder, signature, args):
+        rows, xe, xo, j = args[:4], args[4], args[5], args[6]
+        bytes_t = ir.VectorType(ir.IntType(8), 64)
+        load = lambda k, a: builder.load(_element_pointer(context, builder, signature.args[k], a, j, bytes_t), align=1)  # noqa: E731
+        e, o = builder.bitcast(load(4, xe), lanes_t), builder.bitcast(load(5, xo), lanes_t)
+        fn = _dpbusd(builder, lanes_t, 512)
+        accs = []
+        for q in range(4):
+            codes = load(q, rows[q])
+            low = builder.bitcast(builder.and_(codes, ir.Constant(bytes_t, [15] * 64)), lanes_t)
+            high = builder.bitcast(builder.lshr(codes, ir.Constant(bytes_t, [4] * 64)), lanes_t)
+            acc = builder.call(fn, [ir.Constant(lanes_t, [0] * 16), low, e])
+            accs.append(builder.call(fn, [acc, high, o]))
+
+        def fold(a, b, width):   # from runs of 2 * width lanes of a then b: each run's halves added
+            first = [base + off for base in range(0, 32, 2 * width) for off in range(width)]
+            second = [c + width for c in first]
+            return builder.add(builder.shuffle_vector(a, b, mask(first)), builder.shuffle_vector(a, b, mask(second)))
+        pair01 = fold(accs[0], accs[1], 8)       # lanes 0-7: row 0's partial sums, 8-15: row 1's
+        pair23 = fold(accs[2], accs[3], 8)
+        quad = fold(pair01, pair23, 4)           # lanes 4q .. 4q + 3: row q's partial sums
+        for step in (1, 2):
+            quad = builder.add(quad, builder.shuffle_vector(quad, quad, mask([i ^ step for i in range(16)])))
+        values = [builder.extract_element(quad, ir.Constant(ir.IntType(32), 4 * q)) for q in range(4)]
+        return context.make_tuple(builder, result_t, values)
+
+    def typer(typingctx, r0, r1, r2, r3, xe, xo, j):
+        if all(_packed_operands(r, xe, xo) for r in (r0, r1, r2, r3)) and isinstance(j, types.Integer):
+            return result_t(r0, r1, r2, r3, xe, xo, types.intp), codegen
+        return None
+
+    typer.__name__ = "_dots4"
+    return intrinsic(typer)
+
+
+def _dpbusd(builder, lanes_t, bits: int):
+    """The LLVM function ``llvm.x86.avx512.vpdpbusd.<bits>`` (accumulator, unsigned bytes, signed bytes)."""
+    from llvmlite import ir
+    from numba.core import cgutils
+
+    return cgutils.get_or_insert_function(builder.module, ir.FunctionType(lanes_t, [lanes_t] * 3),
+                                          f"llvm.x86.avx512.vpdpbusd.{bits}")
+
+
 def _make_prefetch():
     """An intrinsic ``f(a, i)``: ask the CPU to bring the cache line holding ``a[i]`` (a 1-D array) into cache.
 
@@ -201,6 +258,7 @@ if NUMBA_AVAILABLE:
 if HAS_VNNI:
     _dot_64, _dot_32, _dot_16 = (_make_dot_bytes(w) for w in (64, 32, 16))
     _group_terms4_intrinsic = _make_group_terms4()
+    _dots4_intrinsic = _make_dots4()
 
 
 @jit_inline
@@ -302,3 +360,32 @@ def _group_terms4(row, xe, xo, j, scales, si, dx_row, xsum_row, g, z0, z1, z2, z
     chosen = _group_terms4_vnni_unchecked if HAS_VNNI else group_terms4_loop
     return lambda row, xe, xo, j, scales, si, dx_row, xsum_row, g, z0, z1, z2, z3: chosen(
         row, xe, xo, j, scales, si, dx_row, xsum_row, g, z0, z1, z2, z3)
+
+
+@jit_inline
+def dots4_loop(r0, r1, r2, r3, xe, xo, j):
+    """The dot products of 64 bytes from ``j`` of four rows against ``xe``/``xo`` (``q4_q8_dot_loop`` each)."""
+    return (q4_q8_dot_loop(r0, xe, xo, j, 64), q4_q8_dot_loop(r1, xe, xo, j, 64),
+            q4_q8_dot_loop(r2, xe, xo, j, 64), q4_q8_dot_loop(r3, xe, xo, j, 64))
+
+
+@jit_inline
+def dots4_vnni(r0, r1, r2, r3, xe, xo, j):
+    """``dots4`` with VNNI (``_make_dots4``), after checking the 64 bytes lie inside every array."""
+    if (j < 0 or j + 64 > xe.shape[0] or j + 64 > xo.shape[0] or j + 64 > r0.shape[0] or j + 64 > r1.shape[0]
+            or j + 64 > r2.shape[0] or j + 64 > r3.shape[0]):
+        raise IndexError("dots4_vnni: bytes j .. j + 63 are outside a row, xe or xo")
+    return _dots4_intrinsic(r0, r1, r2, r3, xe, xo, j)
+
+
+def dots4(r0, r1, r2, r3, xe, xo, j):
+    """Four rows' dot products over the 64 bytes from ``j`` (a 4-tuple of int32); VNNI inside Numba kernels when the
+    CPU has it, unchecked there (the W4A8 kernel reads whole groups of a multiple of 64 bytes)."""
+    return dots4_loop(r0, r1, r2, r3, xe, xo, j)
+
+
+@overload(dots4, inline="always")
+def _dots4(r0, r1, r2, r3, xe, xo, j):
+    if HAS_VNNI:
+        return lambda r0, r1, r2, r3, xe, xo, j: _dots4_intrinsic(r0, r1, r2, r3, xe, xo, j)
+    return lambda r0, r1, r2, r3, xe, xo, j: dots4_loop(r0, r1, r2, r3, xe, xo, j)

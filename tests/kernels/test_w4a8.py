@@ -12,7 +12,7 @@ from miniquant.kernels import (
     w4a8_matmul_reference,
 )
 from miniquant.kernels.simd import (
-    MAX_DOT_BYTES, group_terms4, group_terms4_loop, group_terms4_vnni, q4_q8_dot, q4_q8_dot_loop, q4_q8_dot_vnni,
+    MAX_DOT_BYTES, dots4, dots4_loop, dots4_vnni, group_terms4, group_terms4_loop, group_terms4_vnni, q4_q8_dot, q4_q8_dot_loop, q4_q8_dot_vnni,
 )
 from miniquant.kernels.w4a8 import SPECIALIZED_GROUPS
 from miniquant.kernels.w8a8 import quantize_blocks_numba
@@ -41,6 +41,26 @@ def test_the_dot_products_are_exact(case):
     assert q4_q8_dot(row, xe, xo, j0, nbytes) == expected
     if HAS_VNNI:
         assert q4_q8_dot_vnni(row, xe, xo, j0, nbytes) == expected
+
+
+four_row_cases = st.integers(1, 4).flatmap(lambda runs: st.tuples(
+    st.lists(hnp.arrays(np.uint8, 64 * runs), min_size=4, max_size=4),
+    hnp.arrays(np.int8, 64 * runs, elements=st.integers(-127, 127)),
+    hnp.arrays(np.int8, 64 * runs, elements=st.integers(-127, 127)),
+    st.integers(0, runs - 1)))
+
+
+@given(four_row_cases)
+def test_four_rows_at_once_are_exact(case):
+    """``dots4``: the transposing sum of four rows' ``vpdpbusd`` lanes gives each row's own dot product."""
+    rows, xe, xo, run = case
+    expected = tuple(dot_spec(r, xe, xo, 64 * run, 64) for r in rows)
+    assert tuple(dots4_loop(*rows, xe, xo, 64 * run)) == expected
+    assert tuple(dots4(*rows, xe, xo, 64 * run)) == expected
+    if HAS_VNNI:
+        assert tuple(dots4_vnni(*rows, xe, xo, 64 * run)) == expected
+        with pytest.raises(IndexError, match="outside"):
+            dots4_vnni(*rows, xe, xo, len(xe) - 63)    # one byte past the end
 
 
 def test_the_dot_products_at_their_extremes():
