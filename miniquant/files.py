@@ -84,11 +84,38 @@ def check_input_file(path, *, name: str = "path") -> str:
 
 
 @contextlib.contextmanager
+def atomic_path(path, *, name: str = "path"):
+    """A temporary path beside ``path`` for a writer that opens files itself; on success the file there
+    replaces ``path``, on any error it is removed. (``atomic_write`` is the same with the file opened.)
+
+    Permissions of a file that is replaced are kept; a new file gets the usual ``0o666 & ~umask``.
+    """
+    path = _fspath(path, name)
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
+    os.close(fd)
+    try:
+        try:
+            os.chmod(tmp, stat.S_IMODE(os.stat(path).st_mode))
+        except FileNotFoundError:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)
+        yield tmp
+        with open(tmp, "rb") as fh:          # what the writer wrote reaches the disk before it takes the name
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
 def atomic_write(path, mode: str = "wb", *, name: str = "path", **open_options):
     """Open a temporary file beside ``path``; on success it replaces ``path``, on any error it is removed.
 
-    Yields the open file object. Permissions of a file that is replaced are kept; a new file
-    gets the usual ``0o666 & ~umask``.
+    Yields the open file object (``atomic_path`` gives the path instead).
 
     Examples
     --------
@@ -108,25 +135,9 @@ def atomic_write(path, mode: str = "wb", *, name: str = "path", **open_options):
     """
     if "w" not in mode or any(c in mode for c in "ax+"):
         raise ValueError(f"mode must be 'w' or 'wb', got {mode!r}")
-    path = _fspath(path, name)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
-    try:
-        try:
-            os.chmod(tmp, stat.S_IMODE(os.stat(path).st_mode))
-        except FileNotFoundError:
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o666 & ~umask)
-        with os.fdopen(fd, mode, **open_options) as fh:
+    with atomic_path(path, name=name) as tmp:
+        with open(tmp, mode, **open_options) as fh:
             yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def file_digest(path, *, chunk: int = 2**20) -> str:

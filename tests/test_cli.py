@@ -358,3 +358,21 @@ def test_a_checkpoint_without_a_recorded_source_hash_is_refused(tiny_checkpoint,
     old = tmp_path / "old.npz"
     save_checkpoint(old, config, quantize_model(params, make_recipe(8)), {"recipe": "int8", "source": "/etc/passwd"})
     assert "does not record the size and hash of its float source" in _error_of(["eval", "--model", str(old)], capsys)
+
+
+def test_export_gguf_then_generate_and_eval_from_the_file(tiny_checkpoint, tmp_path, capsys):
+    import numpy as np
+
+    from miniquant.nn import load_gguf, load_model
+
+    out = tmp_path / "tiny.gguf"
+    assert main(["export-gguf", "--model", str(tiny_checkpoint), "--type", "Q8_0", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert f"wrote {out}" in printed and "Q8_0" in printed and "architecture gpt2" in printed
+    ids = np.array([[1, 2, 3, 4]])
+    np.testing.assert_allclose(load_gguf(out).forward(ids), load_model(tiny_checkpoint).forward(ids), atol=0.5)
+    assert main(["generate", "--model", str(out), "--prompt", "Re", "--tokens", "4", "--temperature", "0"]) == 0
+    assert main(["eval", "--model", str(out), "--max-bytes", "1000", "--arith-problems", "2"]) == 0
+    with pytest.raises(SystemExit):
+        main(["export-gguf", "--type", "Q4_K_M", "--out", str(tmp_path / "x.gguf")])
+    assert "invalid choice: 'Q4_K_M'" in capsys.readouterr().err

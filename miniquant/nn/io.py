@@ -134,6 +134,10 @@ def _read_qtensor(path, data, name: str, entry):
 def load_checkpoint(path) -> tuple[GPTConfig, dict, dict]:
     """Read a checkpoint written by ``save_checkpoint``: ``(config, params, meta)``. Never unpickles.
 
+    A GGUF file (``gpt2`` architecture, found by its magic ``GGUF``) is read too, by ``gguf_io.load_gguf``:
+    its weights dequantized to float32 (a float model whose weights are GGUF's values), ``meta`` =
+    ``{"format": "gguf", "tensor_types": {gguf name: type}}``.
+
     Raises
     ------
     FileNotFoundError
@@ -143,6 +147,9 @@ def load_checkpoint(path) -> tuple[GPTConfig, dict, dict]:
         text file), or anything in it is inconsistent; the message names the file.
     """
     path = check_input_file(path, name="checkpoint")
+    with open(path, "rb") as fh:
+        if fh.read(4) == b"GGUF":
+            return _read_gguf_model(path)
     try:
         return _read_checkpoint(path)
     except ValueError as exc:
@@ -153,6 +160,15 @@ def load_checkpoint(path) -> tuple[GPTConfig, dict, dict]:
         if isinstance(exc, FileNotFoundError):
             raise
         raise ValueError(f"{path} is not a readable miniquant checkpoint (.npz): {exc or type(exc).__name__}") from None
+
+
+def _read_gguf_model(path):
+    from ..formats.gguf import read_gguf
+    from .gguf_io import load_gguf
+
+    model = load_gguf(path)
+    types = {name: t.type_name for name, t in read_gguf(path).tensors.items()}
+    return model.config, dict(model.params), {"format": "gguf", "tensor_types": types}
 
 
 def _read_checkpoint(path):

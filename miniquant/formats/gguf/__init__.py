@@ -4,8 +4,9 @@ The conventions are those of ``gguf.quants.quantize`` / ``dequantize``: ``x`` is
 ``K`` a multiple of the type's block size, and its bytes are ``uint8 (..., K // block_size * type_size)``,
 blocks one after the other along the last axis; type names as ggml spells them (``"Q8_0"``,
 ``"Q4_K"``, ...). ``legacy.py`` holds the 32-weight types (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1), ``kquants.py``
-the 256-weight K-quants (Q2_K ... Q6_K, dequantization). ``TYPES`` lists them all; ``bits_per_weight``
-equals ggml's type sizes.
+the 256-weight K-quants (Q2_K ... Q6_K) with their scale searches in ``ksearch.py``. ``TYPES`` lists them
+all; ``bits_per_weight`` equals ggml's type sizes. Quantization writes the bytes llama.cpp's reference
+quantizers write without an importance matrix (what ``llama-quantize`` runs without ``--imatrix``).
 
 >>> import numpy as np
 >>> from miniquant.formats import gguf
@@ -21,13 +22,15 @@ from __future__ import annotations
 import numpy as np
 
 from ...quant._checks import check_float_array
+from .container import GGUFFile, GGUFTensor, read_gguf, tensor_values
 from .kquants import K_TYPES, QK_K
 from .legacy import LEGACY_TYPES, QK, BlockType
 
 #: Every block type by its ggml name.
 TYPES: dict[str, BlockType] = {**LEGACY_TYPES, **K_TYPES}
 
-__all__ = ["QK", "QK_K", "TYPES", "BlockType", "block_type", "dequantize", "quantize"]
+__all__ = ["QK", "QK_K", "TYPES", "BlockType", "GGUFFile", "GGUFTensor", "block_type", "dequantize", "quantize",
+           "read_gguf", "tensor_values"]
 
 
 def block_type(type_name) -> BlockType:
@@ -44,9 +47,6 @@ def quantize(x, type_name: str) -> np.ndarray:
     size, and ``x`` finite (ggml's C code would write meaningless bytes for NaN or Inf).
     """
     t = block_type(type_name)
-    if type(t).quantize_blocks is BlockType.quantize_blocks:
-        raise NotImplementedError(f"quantizing to {type_name} is not implemented yet; its bytes can be dequantized "
-                                  "(dequantize), and the legacy types Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 quantize")
     x = check_float_array(x, "x").astype(np.float32, copy=False)
     K = _check_row_length(x.shape, t)
     blocks = np.ascontiguousarray(x).reshape(-1, t.block_size)

@@ -5,21 +5,28 @@ for the types with minimums) and a small integer scale (and minimum) per sub-blo
 the sub-block's real scale is ``d * sc``, its real minimum ``dmin * m``. That is miniquant's two-level
 scaling (``double_quant``) with the second level on an unsigned integer grid, 4 or 6 bits.
 
-=====  ==============  =========================  ===========================  ============  =====
-type   weight codes    sub-blocks (scale, min)    super-block                  bytes / 256   bits
-=====  ==============  =========================  ===========================  ============  =====
-Q2_K   2 bits, 0..3    16 x 16, 4-bit sc and m    d, dmin (float16)            84            2.625
-Q3_K   3 bits, -4..3   16 x 16, 6-bit sc - 32     d (float16)                  110           3.4375
-Q4_K   4 bits, 0..15   8 x 32, 6-bit sc and m     d, dmin (float16)            144           4.5
-Q5_K   5 bits, 0..31   8 x 32, 6-bit sc and m     d, dmin (float16)            176           5.5
-Q6_K   6 bits, -32..31 16 x 16, int8 sc           d (float16)                  210           6.5625
-=====  ==============  =========================  ===========================  ============  =====
+=====  ===============  =========================  ===================  ============  =======
+type   weight codes     sub-blocks (scale, min)    super-block          bytes / 256   bits
+=====  ===============  =========================  ===================  ============  =======
+Q2_K   2 bits, 0..3     16 x 16, 4-bit sc and m    d, dmin (float16)    84            2.625
+Q3_K   3 bits, -4..3    16 x 16, 6-bit sc - 32     d (float16)          110           3.4375
+Q4_K   4 bits, 0..15    8 x 32, 6-bit sc and m     d, dmin (float16)    144           4.5
+Q5_K   5 bits, 0..31    8 x 32, 6-bit sc and m     d, dmin (float16)    176           5.5
+Q6_K   6 bits, -32..31  16 x 16, int8 sc           d (float16)          210           6.5625
+=====  ===============  =========================  ===================  ============  =======
 
 ``x = d * sc * q - dmin * m`` (Q2_K, Q4_K, Q5_K) or ``x = d * sc * q`` (Q3_K, Q6_K), in float32 in
 that order: ``(d * sc)`` first, as ggml's ``dequantize_row_q*_K`` and the ``gguf`` package compute it.
 The bit layouts below are the ones of ``ggml-common.h`` (``block_q2_K`` ...); each ``_codes`` function
-says where weight ``i`` of a super-block finds its bits. Quantization (the reference searches of
-``ggml-quants.c``) is not here yet: ``quantize`` refuses K-quants with a message saying so.
+says where weight ``i`` of a super-block finds its bits.
+
+Quantization follows the reference functions llama.cpp runs when no importance matrix is given
+(``quantize_q*_K`` calls ``quantize_row_q*_K_ref``): each sub-block's scale (and minimum) is searched
+first (``ksearch.py``: ``make_qkx2_quants`` for Q2_K, Q4_K, Q5_K; ``make_q3_quants`` for Q3_K;
+``make_qx_quants`` for Q6_K), the sub-block scales are then rounded to their integer grid against the
+largest one (which sets ``d``, and ``dmin``), and every weight is rounded again with the stored, quantized
+scales -- except in a sub-block whose quantized scale is 0, which keeps the codes of the search, as ggml
+does. All arithmetic is float32 in ggml's order (``ksearch.py`` says why that matters).
 
 Proof: ``tests/formats/test_gguf_blocks.py`` compares the dequantized values with the ``gguf`` package's
 on random bytes (every bit pattern of scales, minimums and codes).
@@ -28,7 +35,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .legacy import BlockType, half_values
+from .ksearch import argmax_abs_first, f32, fit_q3, fit_symmetric, fit_with_minimum, nearest_int, sequential_sum
+from .legacy import BlockType, half_bytes, half_values
 
 QK_K = 256
 
@@ -93,11 +101,71 @@ def per_sub_block(values: np.ndarray, size: int) -> np.ndarray:
     return np.repeat(values, size, axis=1)
 
 
+def pack_two_bit_codes(L: np.ndarray) -> np.ndarray:
+    """The inverse of ``two_bit_codes``: ``(n, 256)`` values 0..3 -> ``(n, 64)`` bytes."""
+    n = L.shape[0]
+    q = L.reshape(n, 2, 4, 32).astype(np.uint8)                            # [half, s, l]
+    return (q[:, :, 0] | (q[:, :, 1] << 2) | (q[:, :, 2] << 4) | (q[:, :, 3] << 6)).reshape(n, 64)
+
+
+def pack_bit_planes(bits: np.ndarray) -> np.ndarray:
+    """The inverse of ``bit_planes``: ``(n, 32 * planes)`` values 0/1 -> ``(n, 32)`` bytes (weight ``32 b + l``: bit ``b`` of byte ``l``)."""
+    n = bits.shape[0]
+    planes = bits.reshape(n, -1, 32).astype(np.uint8)
+    return np.bitwise_or.reduce(planes << np.arange(planes.shape[1], dtype=np.uint8).reshape(1, -1, 1), axis=1)
+
+
+def pack_nibble_codes(L: np.ndarray) -> np.ndarray:
+    """The inverse of ``nibble_codes``: ``(n, 256)`` values 0..15 -> ``(n, 128)`` bytes."""
+    n = L.shape[0]
+    q = L.reshape(n, 4, 2, 32).astype(np.uint8)
+    return (q[:, :, 0] | (q[:, :, 1] << 4)).reshape(n, 128)
+
+
+def pack_six_bit_scales_and_mins(sc: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """The inverse of ``six_bit_scales_and_mins``: eight 6-bit scales and minimums ``(n, 8)`` -> ``(n, 12)`` bytes."""
+    sc, m = sc.astype(np.uint8), m.astype(np.uint8)
+    first = (sc[:, :4] & 63) | ((sc[:, 4:] >> 4) << 6)
+    second = (m[:, :4] & 63) | ((m[:, 4:] >> 4) << 6)
+    third = (sc[:, 4:] & 0x0F) | ((m[:, 4:] & 0x0F) << 4)
+    return np.concatenate([first, second, third], axis=1)
+
+
+def pack_q3_scales(codes: np.ndarray) -> np.ndarray:
+    """The inverse of ``q3_scales`` for the stored codes ``sc`` (0..63, before subtracting 32): ``(n, 16)`` -> ``(n, 12)``."""
+    codes = codes.astype(np.uint8)
+    low = (codes[:, :8] & 0x0F) | ((codes[:, 8:] & 0x0F) << 4)
+    top = (codes >> 4).reshape(-1, 4, 4)                                    # [i // 4, i % 4]
+    high = np.bitwise_or.reduce(top << (2 * np.arange(4, dtype=np.uint8)).reshape(1, 4, 1), axis=1)
+    return np.concatenate([low, high], axis=1)
+
+
+def requantize(x: np.ndarray, L: np.ndarray, step: np.ndarray, offset, lo: int, hi: int, shift: int) -> np.ndarray:
+    """Every weight rounded again with its sub-block's stored scale: ``clamp(nearest_int((x + offset) / step)) + shift``,
+    except where ``step`` is 0, which keeps the search's codes ``L`` (ggml's ``if (!d) continue``)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        again = np.clip(nearest_int((x + offset) / step), lo, hi) + shift
+    return np.where(step == 0, L, again)
+
+
 class Q2_K(BlockType):
     """``scales[16] | qs[64] | d | dmin``: 2-bit codes, 16 sub-blocks of 16 with a 4-bit scale (low nibble) and
     4-bit minimum (high nibble) each. ``x = (d * sc) * q - (dmin * m)``."""
 
     name, block_size, type_size = "Q2_K", QK_K, 16 + 64 + 2 + 2
+
+    def quantize_blocks(self, blocks):
+        n = blocks.shape[0]
+        x = blocks.reshape(n * 16, 16)
+        scales, mins, L = fit_with_minimum(x, np.abs(x), 3, -0.5, 0.1, 15, use_mad=True)
+        scales, mins = scales.reshape(n, 16), mins.reshape(n, 16)
+        d_q, sc = _scales_on_grid(scales, 15)
+        dmin_q, mq = _scales_on_grid(mins, 15)
+        d, dmin = half_bytes(d_q), half_bytes(dmin_q, "minimum scale")
+        step = per_sub_block(half_values(d) * sc.astype(np.float32), 16)
+        offset = per_sub_block(half_values(dmin) * mq.astype(np.float32), 16)
+        codes = requantize(blocks, L.reshape(n, QK_K), step, offset, 0, 3, 0)
+        return np.concatenate([(sc | (mq << 4)).astype(np.uint8), pack_two_bit_codes(codes), d, dmin], axis=1)
 
     def dequantize_blocks(self, data):
         scales, qs = data[:, :16], data[:, 16:80]
@@ -114,6 +182,22 @@ class Q3_K(BlockType):
 
     name, block_size, type_size = "Q3_K", QK_K, 32 + 64 + 12 + 2
 
+    def quantize_blocks(self, blocks):
+        n = blocks.shape[0]
+        scales, L = fit_q3(blocks.reshape(n * 16, 16), 4)
+        scales, L = scales.reshape(n, 16), L.reshape(n, QK_K)
+        max_scale = np.take_along_axis(scales, argmax_abs_first(scales)[:, None], axis=1)     # signed, [n, 1]
+        nonzero = max_scale != 0
+        with np.errstate(divide="ignore"):
+            iscale = np.where(nonzero, np.float32(-32) / np.where(nonzero, max_scale, 1), 0).astype(np.float32)
+        codes = np.where(nonzero, np.clip(nearest_int(iscale * scales), -32, 31) + 32, 0)
+        d = half_bytes(np.where(nonzero, np.float32(1) / np.where(nonzero, iscale, 1), 0).astype(np.float32))
+        packed_scales = np.where(nonzero, pack_q3_scales(codes), 0).astype(np.uint8)
+        step = per_sub_block(half_values(d) * q3_scales(packed_scales).astype(np.float32), 16)
+        q = requantize(blocks, L, step, np.float32(0), -4, 3, 4)            # 0..7
+        high = (q > 3).astype(np.uint8)
+        return np.concatenate([pack_bit_planes(high), pack_two_bit_codes(q - 4 * high), packed_scales, d], axis=1)
+
     def dequantize_blocks(self, data):
         hmask, qs, scales = data[:, :32], data[:, 32:96], data[:, 96:108]
         d = half_values(data[:, 108:110])
@@ -128,6 +212,10 @@ class Q4_K(BlockType):
 
     name, block_size, type_size = "Q4_K", QK_K, 2 + 2 + 12 + 128
 
+    def quantize_blocks(self, blocks):
+        d, dmin, packed, codes = _quantize_with_six_bit_scales(blocks, 15, -1.0, 0.1, 20)
+        return np.concatenate([d, dmin, packed, pack_nibble_codes(codes)], axis=1)
+
     def dequantize_blocks(self, data):
         d, dmin = half_values(data[:, 0:2]), half_values(data[:, 2:4])
         sc, m = six_bit_scales_and_mins(data[:, 4:16])
@@ -140,6 +228,10 @@ class Q5_K(BlockType):
     ``32 b + l`` is bit ``b`` of ``qh[l]``). ``x = (d * sc) * q - (dmin * m)``."""
 
     name, block_size, type_size = "Q5_K", QK_K, 2 + 2 + 12 + 32 + 128
+
+    def quantize_blocks(self, blocks):
+        d, dmin, packed, codes = _quantize_with_six_bit_scales(blocks, 31, -0.5, 0.1, 15)
+        return np.concatenate([d, dmin, packed, pack_bit_planes(codes >> 4), pack_nibble_codes(codes & 0x0F)], axis=1)
 
     def dequantize_blocks(self, data):
         d, dmin = half_values(data[:, 0:2]), half_values(data[:, 2:4])
@@ -158,11 +250,36 @@ def six_bit_codes(ql: np.ndarray, qh: np.ndarray) -> np.ndarray:
     return low.reshape(n, QK_K) | (top.reshape(n, QK_K) << 4)
 
 
+def pack_six_bit_codes(q: np.ndarray) -> np.ndarray:
+    """The inverse of ``six_bit_codes``: ``(n, 256)`` codes 0..63 -> ``ql (n, 128) | qh (n, 64)`` bytes."""
+    n = q.shape[0]
+    halves = q.reshape(n, 2, 2, 64).astype(np.uint8)                        # [h, k, 64]: weight 64 k + byte
+    ql = (halves[:, :, 0] & 0x0F) | ((halves[:, :, 1] & 0x0F) << 4)          # [h, 64]
+    top = (q.reshape(n, 2, 4, 32) >> 4).astype(np.uint8)                     # [h, s, 32]
+    qh = top[:, :, 0] | (top[:, :, 1] << 2) | (top[:, :, 2] << 4) | (top[:, :, 3] << 6)
+    return np.concatenate([ql.reshape(n, 128), qh.reshape(n, 64)], axis=1)
+
+
 class Q6_K(BlockType):
     """``ql[128] | qh[64] | scales[16] | d``: 6-bit codes ``q - 32`` (``six_bit_codes``), 16 sub-blocks of 16 with
     an int8 scale. ``x = (d * sc) * (q - 32)``."""
 
     name, block_size, type_size = "Q6_K", QK_K, 128 + 64 + 16 + 2
+
+    def quantize_blocks(self, blocks):
+        n = blocks.shape[0]
+        scales, L = fit_symmetric(blocks.reshape(n * 16, 16), 32)
+        scales, L = scales.reshape(n, 16), L.reshape(n, QK_K)
+        max_scale = np.take_along_axis(scales, argmax_abs_first(scales)[:, None], axis=1)
+        live = np.abs(max_scale) >= np.float32(1e-15)                        # ggml's GROUP_MAX_EPS: else all zero
+        with np.errstate(divide="ignore"):
+            iscale = np.where(live, np.float32(-128) / np.where(live, max_scale, 1), 0).astype(np.float32)
+        sc = np.where(live, np.minimum(127, nearest_int(iscale * scales)), 0).astype(np.int8)
+        d = half_bytes(np.where(live, np.float32(1) / np.where(live, iscale, 1), 0).astype(np.float32))
+        step = per_sub_block(half_values(d) * sc.astype(np.float32), 16)
+        q = np.where(live, requantize(blocks, L, step, np.float32(0), -32, 31, 32), 0)      # 0..63
+        data = np.concatenate([pack_six_bit_codes(q), sc.view(np.uint8), d], axis=1)
+        return data
 
     def dequantize_blocks(self, data):
         ql, qh, scales = data[:, :128], data[:, 128:192], data[:, 192:208].view(np.int8)
@@ -172,3 +289,39 @@ class Q6_K(BlockType):
 
 
 K_TYPES = {t.name: t for t in (Q2_K(), Q3_K(), Q4_K(), Q5_K(), Q6_K())}
+
+
+def _scales_on_grid(values: np.ndarray, top: int) -> tuple[np.ndarray, np.ndarray]:
+    """Q2_K: sub-block scales (or minimums) ``(n, 16)`` >= 0 on the grid ``0..top`` against their largest:
+    ``(largest / top, nearest_int(top / largest * value))``; zeros where the largest is not positive."""
+    largest = values.max(axis=1, keepdims=True)
+    positive = largest > 0
+    with np.errstate(divide="ignore"):
+        inverse = np.where(positive, np.float32(top) / np.where(positive, largest, 1), 0).astype(np.float32)
+    codes = np.where(positive, nearest_int(inverse * values), 0)
+    step = np.where(positive, largest / np.float32(top), 0).astype(np.float32)
+    return step, codes
+
+
+def _quantize_with_six_bit_scales(blocks, nmax, rmin, rdelta, nstep):
+    """Q4_K and Q5_K: ``(d, dmin, packed scales, codes (n, 256))`` (``quantize_row_q4_K_ref``, ``_q5_K_ref``)."""
+    n = blocks.shape[0]
+    x = blocks.reshape(n * 8, 32)
+    av_x = np.sqrt(sequential_sum(x * x) / np.float32(32))                    # [n * 8]
+    weights = av_x[:, None] + np.abs(x)
+    scales, mins, L = fit_with_minimum(x, weights, nmax, rmin, rdelta, nstep, use_mad=False)
+    scales, mins = scales.reshape(n, 8), mins.reshape(n, 8)
+    # ggml starts both at +0 and keeps a value only if it is larger: never -0 (an all-zero sub-block's minimum is -0)
+    max_scale, max_min = (np.where(v > 0, v, f32(0)) for v in (scales.max(axis=1, keepdims=True),
+                                                                mins.max(axis=1, keepdims=True)))
+    with np.errstate(divide="ignore"):
+        inv_scale = np.where(max_scale > 0, np.float32(63) / np.where(max_scale > 0, max_scale, 1), 0).astype(np.float32)
+        inv_min = np.where(max_min > 0, np.float32(63) / np.where(max_min > 0, max_min, 1), 0).astype(np.float32)
+    sc = np.minimum(63, nearest_int(inv_scale * scales) & 0xFF)             # C: a uint8_t, then MIN(63, .)
+    m = np.minimum(63, nearest_int(inv_min * mins) & 0xFF)
+    d = half_bytes((max_scale / np.float32(63)).astype(np.float32))
+    dmin = half_bytes((max_min / np.float32(63)).astype(np.float32), "minimum scale")
+    step = per_sub_block(half_values(d) * sc.astype(np.float32), 32)
+    offset = per_sub_block(half_values(dmin) * m.astype(np.float32), 32)
+    codes = requantize(blocks, L.reshape(n, QK_K), step, offset, 0, nmax, 0)
+    return d, dmin, pack_six_bit_scales_and_mins(sc, m), codes.astype(np.uint8)

@@ -22,9 +22,12 @@ scales but a *signed* scale over the full range (``qmin = -8``, where miniquant'
 (``x = d * q + m``), so their zero point is not on the integer grid. ``bridge.py`` converts where the
 maths allows.
 
-Proof: ``tests/formats/test_gguf_blocks.py`` compares every byte with the ``gguf`` package (whose NumPy
-quantizers are checked bit-exact against the C library by its authors) on random, tie-heavy, constant
-and zero blocks.
+Proof: ``tests/formats/test_gguf_blocks.py`` compares every byte with the ``gguf`` package on random,
+tie-heavy, constant and zero blocks, and with bytes written by llama.cpp itself. The two references differ
+in one place: a block whose minimum is zero and whose first zero is ``-0.0`` (``-3.0 * 0`` gives one) has
+``m = -0.0`` in ggml (its loop keeps the first minimum) but ``+0.0`` in the ``gguf`` package (``np.min``);
+miniquant follows ggml (``first_min_max``), and the comparison with the ``gguf`` package uses ``x + 0.0``,
+which turns every ``-0.0`` into ``+0.0``.
 """
 from __future__ import annotations
 
@@ -74,6 +77,14 @@ def reciprocal(d: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", over="ignore"):
         inverse = np.float32(1) / np.where(d == 0, np.float32(1), d)
     return np.where((d == 0) | ~np.isfinite(inverse), np.float32(0), inverse).astype(np.float32)
+
+
+def first_min_max(blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per block, the smallest and the largest value, each the *first* of its equals ``(n, 1)``: ggml's loop keeps
+    the first, which decides the sign of a zero minimum (``-0.0`` then stored as the float16 ``0x8000``).
+    (``np.min`` may return either zero; the ``gguf`` package's quantizers use it and differ from ggml there.)"""
+    return (np.take_along_axis(blocks, blocks.argmin(axis=1)[:, None], axis=1),
+            np.take_along_axis(blocks, blocks.argmax(axis=1)[:, None], axis=1))
 
 
 def signed_absmax(blocks: np.ndarray) -> np.ndarray:
@@ -129,6 +140,8 @@ class Q8_0(BlockType):
 
         byte   0 1   2      3            33
               [ d ][ q[0] ][ q[1] ] ... [ q[31] ]      q: int8;  x[j] = d * q[j];  d = absmax / 127
+
+    Codes: ``roundf(x / d)``, halfway cases away from zero.
     """
 
     name, block_size, type_size = "Q8_0", QK, 2 + QK
@@ -149,6 +162,8 @@ class Q4_0(BlockType):
               [ d ][ c[0] | c[16] << 4 ][ c[1] | c[17] << 4 ] ... [ c[15] | c[31] << 4 ]
 
         x[j] = d * (c[j] - 8);   d = max / -8 with max the value of largest magnitude, sign included
+
+    Codes: ``min(15, trunc(x / d + 8.5))``.
     """
 
     name, block_size, type_size = "Q4_0", QK, 2 + QK // 2
@@ -170,12 +185,14 @@ class Q4_1(BlockType):
               [ d ][ m ][ c[0] | c[16] << 4 ][ c[1] | c[17] << 4 ] ... [ c[15] | c[31] << 4 ]
 
         x[j] = d * c[j] + m;   d = (max - min) / 15,  m = min
+
+    Codes: ``min(15, trunc((x - min) / d + 0.5))``.
     """
 
     name, block_size, type_size = "Q4_1", QK, 4 + QK // 2
 
     def quantize_blocks(self, blocks):
-        lo, hi = blocks.min(axis=1, keepdims=True), blocks.max(axis=1, keepdims=True)
+        lo, hi = first_min_max(blocks)
         d = (hi - lo) / np.float32(15)
         codes = truncate_after_adding((blocks - lo) * reciprocal(d), 0.5, 15)
         return np.concatenate([half_bytes(d), half_bytes(lo, "minimum"), pack_nibbles(codes)], axis=1)
@@ -192,6 +209,8 @@ class Q5_0(BlockType):
               [ d ][ qh: bit j = bit 4 of c[j] ][ low nibbles, laid out as in Q4_0 ]
 
         x[j] = d * (c[j] - 16);   d = max / -16
+
+    Codes: ``min(31, trunc(x / d + 16.5))``.
     """
 
     name, block_size, type_size = "Q5_0", QK, 2 + 4 + QK // 2
@@ -213,12 +232,14 @@ class Q5_1(BlockType):
               [ d ][ m ][ qh: bit j = bit 4 of c[j] ][ low nibbles, laid out as in Q4_0 ]
 
         x[j] = d * c[j] + m;   d = (max - min) / 31,  m = min
+
+    Codes: ``trunc((x - min) / d + 0.5)``.
     """
 
     name, block_size, type_size = "Q5_1", QK, 4 + 4 + QK // 2
 
     def quantize_blocks(self, blocks):
-        lo, hi = blocks.min(axis=1, keepdims=True), blocks.max(axis=1, keepdims=True)
+        lo, hi = first_min_max(blocks)
         d = (hi - lo) / np.float32(31)
         # ggml's C code has no upper clamp here; (max - min) * id stays below 31.5, so min(31) changes nothing
         codes = truncate_after_adding((blocks - lo) * reciprocal(d), 0.5, 31)
