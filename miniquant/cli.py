@@ -467,7 +467,7 @@ def cmd_export_gguf(args) -> int:
     from .nn.gguf_io import export_gguf
 
     model = _load(args.model)
-    chosen = export_gguf(model, args.out, args.type)
+    chosen = export_gguf(model, args.out, args.type, pure=args.pure)
     by_type = collections.defaultdict(list)
     for name, t in chosen.items():
         by_type[t].append(name)
@@ -477,10 +477,8 @@ def cmd_export_gguf(args) -> int:
     for t, names in sorted(by_type.items(), key=lambda item: -len(item[1])):
         bits = f"{TYPES[t].bits_per_weight:g} bits" if t in TYPES else {"F32": "32 bits", "F16": "16 bits"}[t]
         print(f"  {t:5s} ({bits}): {len(names)} tensors, e.g. {', '.join(names[:3])}")
-    fallback = [n for n, t in chosen.items() if t != args.type and t not in ("F32",)]
-    if fallback:
-        print(f"  ({len(fallback)} matrices have rows that are not a multiple of {args.type}'s block and took "
-              "llama-quantize's fallback type)")
+    print("  (the types llama-quantize gives each tensor for this file type: gguf_mixes.py)" if not args.pure else
+          "  (every matrix in the plain type; rows that do not fit its blocks take llama-quantize's fallback)")
     print(f"next: miniquant eval --model {args.out}")
     return 0
 
@@ -693,17 +691,19 @@ def build_parser() -> argparse.ArgumentParser:
     table.add_argument("--seed", type=_int_at_least(0), default=0, help="seed of the sample weight (default 0)")
     table.set_defaults(func=cmd_table)
 
-    from .nn.gguf_io import EXPORT_TYPES
+    from .nn.gguf_mixes import ALIASES, FILE_TYPES
 
     exp = sub.add_parser(
         "export-gguf",
         help="write the shipped model (or --model) as a GGUF file llama.cpp runs, in one of llama.cpp's types",
-        description="Write a float model as a GGUF v3 file (architecture gpt2, the byte vocabulary) with every matrix "
-        "in --type (F32, F16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K..Q6_K; rows that do not fit a K-quant's 256 take "
-        "llama-quantize's fallback), vectors and position embeddings in F32. The bytes are miniquant's own, equal to "
-        "llama.cpp's; eval, generate and the tour read the file back with --model.",
+        description="Write a float model as a GGUF v3 file (architecture gpt2, the byte vocabulary) of llama-quantize's "
+        "file type --type (F32, F16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K_S/M/L, Q4_K_S/M, Q5_K_S/M, Q6_K): each "
+        "tensor in the type llama-quantize would give it, with its fallbacks for rows that do not fit 256; vectors "
+        "and position embeddings in F32. The bytes are miniquant's own, equal to llama.cpp's; eval, generate and the "
+        "tour read the file back with --model.",
     )
-    exp.add_argument("--type", required=True, choices=EXPORT_TYPES, help="tensor type of the matrices")
+    exp.add_argument("--type", required=True, choices=sorted(FILE_TYPES) + sorted(ALIASES), help="llama-quantize file type")
+    exp.add_argument("--pure", action="store_true", help="every matrix in the plain type (no extra bits for some layers)")
     exp.add_argument("--out", required=True, help="the .gguf file to write")
     exp.add_argument("--model", help="float checkpoint (.npz or .gguf); default: the shipped model")
     exp.set_defaults(func=cmd_export_gguf)

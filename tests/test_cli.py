@@ -374,5 +374,5 @@ def test_export_gguf_then_generate_and_eval_from_the_file(tiny_checkpoint, tmp_p
     assert main(["generate", "--model", str(out), "--prompt", "Re", "--tokens", "4", "--temperature", "0"]) == 0
     assert main(["eval", "--model", str(out), "--max-bytes", "1000", "--arith-problems", "2"]) == 0
     with pytest.raises(SystemExit):
-        main(["export-gguf", "--type", "Q4_K_M", "--out", str(tmp_path / "x.gguf")])
-    assert "invalid choice: 'Q4_K_M'" in capsys.readouterr().err
+        main(["export-gguf", "--type", "Q4_K_X", "--out", str(tmp_path / "x.gguf")])
+    assert "invalid choice: 'Q4_K_X'" in capsys.readouterr().err

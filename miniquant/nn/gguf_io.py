@@ -20,9 +20,12 @@ one a matrix-vector product sums over)::
 
 Our weights are ``(K, N)`` for ``y = x @ w``; llama.cpp's are ``(N, K)`` rows for ``y = W x``, so a
 matrix is transposed before its rows of ``K`` are cut into blocks -- the same blocks as miniquant's
-``axis=0`` groups. One type is applied to every matrix (``type_name``); a matrix whose rows are not a
-multiple of the type's block falls back the way ``llama-quantize`` falls back (Q4_K -> Q5_0, Q5_K -> Q5_1,
-Q6_K -> Q8_0; the shipped model's K = 128 rows take this path), and the choice per tensor is returned.
+``axis=0`` groups. ``type_name`` is one of llama-quantize's file types (``Q4_0``, ``Q8_0``, ``Q4_K_M``,
+...), and each tensor gets the type llama-quantize would give it (``gguf_mixes.py``: more bits for some
+layers of ``attn_qkv`` and ``ffn_down`` and for the tied head, and its fallbacks where a row is not a
+multiple of 256 -- the shipped model's K = 128 rows: Q2_K, Q3_K -> Q4_0, Q4_K -> Q5_0, Q5_K -> Q5_1,
+Q6_K -> Q8_0); with
+``pure=True`` every matrix gets the plain type (with the fallbacks). The choice per tensor is returned.
 
 The vocabulary is llama.cpp's ``gpt2`` tokenizer: for the shipped byte model, the 256 byte symbols of
 GPT-2's byte-to-unicode table and one merge (llama.cpp refuses a BPE vocabulary without merges; the merge
@@ -43,19 +46,8 @@ from ..formats import gguf as blocks
 from ..mixed import is_quantized_weight
 from .bpe import BPETokenizer, byte_to_unicode
 from .config import GPTConfig
+from .gguf_mixes import FILE_TYPES, file_type, tensor_types
 from .gpt import GPT, expected_shapes
-
-#: Float types a tensor may be written in, beside the block types of ``miniquant.formats.gguf``.
-FLOAT_TYPES = ("F32", "F16")
-#: Every ``type_name`` ``export_gguf`` takes.
-EXPORT_TYPES = ("F32", "F16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K")
-#: ``llama-quantize``'s fallback when a row is not a multiple of a K-quant's 256 (``llama_tensor_get_type``).
-K_FALLBACK = {"Q4_K": "Q5_0", "Q5_K": "Q5_1", "Q6_K": "Q8_0"}
-#: The ``general.file_type`` each single-type export declares (``gguf.LlamaFileType``).
-FILE_TYPES = {"F32": "ALL_F32", "F16": "MOSTLY_F16", "Q4_0": "MOSTLY_Q4_0", "Q4_1": "MOSTLY_Q4_1", "Q8_0": "MOSTLY_Q8_0",
-              "Q5_0": "MOSTLY_Q5_0", "Q5_1": "MOSTLY_Q5_1", "Q2_K": "MOSTLY_Q2_K", "Q3_K": "MOSTLY_Q3_K_S",
-              "Q4_K": "MOSTLY_Q4_K_S", "Q5_K": "MOSTLY_Q5_K_S", "Q6_K": "MOSTLY_Q6_K"}
-
 
 def tensor_layout(config) -> list[tuple[str, str, bool]]:
     """``(our name, llama.cpp's name, transpose)`` for every parameter, in llama.cpp's order."""
@@ -71,21 +63,6 @@ def tensor_layout(config) -> list[tuple[str, str, bool]]:
     return layout
 
 
-def tensor_type(gguf_name: str, shape: tuple, type_name: str) -> str:
-    """The type ``gguf_name`` of ``shape`` is written in when the export asks for ``type_name`` (module docstring)."""
-    if len(shape) != 2 or gguf_name == "position_embd.weight" or type_name in FLOAT_TYPES:
-        return "F32" if len(shape) != 2 or gguf_name == "position_embd.weight" else type_name
-    K = shape[1]
-    if K % blocks.block_type(type_name).block_size == 0:
-        return type_name
-    fallback = K_FALLBACK.get(type_name)
-    if fallback is None or K % blocks.block_type(fallback).block_size:
-        raise ValueError(f"{gguf_name}: rows of {K} weights do not fit {type_name}'s blocks of "
-                         f"{blocks.block_type(type_name).block_size}, and miniquant has no fallback type for it "
-                         "(llama-quantize would use IQ4_NL)")
-    return fallback
-
-
 def byte_vocabulary() -> tuple[list[str], list[str]]:
     """The shipped model's 256 byte tokens as GPT-2 byte symbols, and the one merge that never applies."""
     symbols = byte_to_unicode()
@@ -93,19 +70,19 @@ def byte_vocabulary() -> tuple[list[str], list[str]]:
     return tokens, [f"{tokens[ord('q')]} {tokens[ord('z')]}"]     # "qz" is not a token: the merge is inert
 
 
-def export_gguf(model: GPT, path, type_name: str = "F32", *, tokenizer: BPETokenizer | None = None,
+def export_gguf(model: GPT, path, type_name: str = "F32", *, pure: bool = False, tokenizer: BPETokenizer | None = None,
                 name: str = "miniquant") -> dict[str, str]:
     """Write ``model`` (float weights) as a GGUF file at ``path``; returns each tensor's type, by llama.cpp name.
 
-    ``type_name``: ``"F32"``, ``"F16"`` or a block type of ``miniquant.formats.gguf`` for every matrix
-    (with llama-quantize's fallbacks); vectors and the position embeddings stay float32. Written atomically.
+    ``type_name``: a llama-quantize file type (``gguf_mixes.FILE_TYPES``: ``"F32"``, ``"F16"``, ``"Q8_0"``,
+    ``"Q4_0"`` ... ``"Q4_K_M"``, ``"Q6_K"``; ``"Q4_K"`` means ``"Q4_K_M"`` as it does there), each tensor in the type
+    llama-quantize would choose; ``pure=True`` puts every matrix in the plain type. Written atomically.
     """
     import gguf
 
     if not isinstance(model, GPT):
         raise TypeError(f"model must be a GPT, got {type(model).__name__}")
-    if type_name not in EXPORT_TYPES:
-        raise ValueError(f"type_name must be one of {list(EXPORT_TYPES)}, got {type_name!r}")
+    ftype = file_type(type_name)
     quantized = sorted(k for k, v in model.params.items() if is_quantized_weight(v))
     if quantized:
         raise ValueError(f"export_gguf writes a float model in GGUF's own types; {quantized[:3]} are already quantized "
@@ -120,7 +97,6 @@ def export_gguf(model: GPT, path, type_name: str = "F32", *, tokenizer: BPEToken
     else:
         tokens, merges = _bpe_vocabulary(tokenizer, config.vocab_size)
 
-    chosen = {}
     with atomic_path(path) as tmp:
         writer = gguf.GGUFWriter(tmp, "gpt2")
         writer.add_name(name)
@@ -130,15 +106,19 @@ def export_gguf(model: GPT, path, type_name: str = "F32", *, tokenizer: BPEToken
         writer.add_block_count(config.n_layer)
         writer.add_head_count(config.n_head)
         writer.add_layer_norm_eps(float(config.layer_norm_eps))
-        writer.add_file_type(gguf.LlamaFileType[FILE_TYPES[type_name]])
+        writer.add_file_type(gguf.LlamaFileType[FILE_TYPES[ftype][1]])
         writer.add_tokenizer_model("gpt2")
         writer.add_token_list(tokens)
         writer.add_token_types([gguf.TokenType.NORMAL] * len(tokens))
         writer.add_token_merges(merges)
-        for ours, theirs, transpose in tensor_layout(config):
+        layout = tensor_layout(config)
+        shapes = {theirs: np.shape(model.params[ours])[::-1] if transpose else np.shape(model.params[ours])
+                  for ours, theirs, transpose in layout}
+        chosen = tensor_types(shapes, ftype, pure=pure)
+        for ours, theirs, transpose in layout:
             value = np.asarray(model.params[ours], dtype=np.float32)
             value = np.ascontiguousarray(value.T if transpose else value)
-            chosen[theirs] = t = tensor_type(theirs, value.shape, type_name)
+            t = chosen[theirs]
             if t == "F32":
                 writer.add_tensor(theirs, value)
             elif t == "F16":
