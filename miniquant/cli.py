@@ -412,6 +412,7 @@ def cmd_eval(args) -> int:
     from .nn.data import build_corpus
 
     t0 = time.perf_counter()
+    _recipe(args)                    # bad recipe options fail here, before the corpus is read
     corpus = build_corpus(seed=args.seed)
     models = _models(args, corpus)
     float_model = models[0][1]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import functools
 import os
 import sysconfig
 import zlib
@@ -56,8 +57,23 @@ def in_validation(key: str) -> bool:
 
 
 def stdlib_docstrings(stdlib_dir: str | None = None) -> dict[str, list[str]]:
-    """Docstrings of every standard-library module, by module name, in sorted order."""
-    root = stdlib_dir or sysconfig.get_paths()["stdlib"]
+    """Docstrings of every standard-library module, by module name, in sorted order.
+
+    The installed standard library (``stdlib_dir=None``) is parsed once per process -- it takes a few
+    seconds and cannot change while Python runs -- and each call gets its own copy; a folder given as
+    ``stdlib_dir`` is read on every call.
+    """
+    if stdlib_dir is None:
+        return {module: list(docs) for module, docs in _installed_stdlib_docstrings().items()}
+    return _read_docstrings(stdlib_dir)
+
+
+@functools.lru_cache(maxsize=1)
+def _installed_stdlib_docstrings() -> dict[str, tuple[str, ...]]:
+    return {module: tuple(docs) for module, docs in _read_docstrings(sysconfig.get_paths()["stdlib"]).items()}
+
+
+def _read_docstrings(root: str) -> dict[str, list[str]]:
     found = {}
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not d.startswith("test"))
