@@ -20,7 +20,7 @@ In miniquant's words (``QuantSpec``): Q8_0 is symmetric int8 in groups of 32 wit
 scales but a *signed* scale over the full range (``qmin = -8``, where miniquant's symmetric grid stops at
 ``-7``); Q4_1 and Q5_1 are asymmetric with a float16 minimum ``m`` in place of an integer zero point
 (``x = d * q + m``), so their zero point is not on the integer grid. ``bridge.py`` converts where the
-maths allows.
+maths allows (Q8_0 exactly; the others, and why not, there).
 
 Proof: ``tests/formats/test_gguf_blocks.py`` compares every byte with the ``gguf`` package on random,
 tie-heavy, constant and zero blocks, and with bytes written by llama.cpp itself. The two references differ
