@@ -146,9 +146,15 @@ def _bpe_vocabulary(tokenizer: BPETokenizer, vocab_size: int) -> tuple[list[str]
 
 def load_gguf(path) -> GPT:
     """A float ``GPT`` from a GGUF file of architecture ``gpt2`` (module docstring); ``ValueError`` naming what is wrong."""
-    from ..formats.gguf.container import read_gguf, tensor_values
+    from ..formats.gguf.container import read_gguf
 
-    f = read_gguf(path)
+    return gpt_from_gguf(read_gguf(path), path)
+
+
+def gpt_from_gguf(f, path) -> GPT:
+    """``load_gguf`` for a file already parsed by ``read_gguf`` (``path`` names it in messages)."""
+    from ..formats.gguf.container import tensor_values
+
     meta = f.metadata
     arch = meta.get("general.architecture")
     if arch != "gpt2":

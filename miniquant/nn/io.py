@@ -164,10 +164,11 @@ def load_checkpoint(path) -> tuple[GPTConfig, dict, dict]:
 
 def _read_gguf_model(path):
     from ..formats.gguf import read_gguf
-    from .gguf_io import load_gguf
+    from .gguf_io import gpt_from_gguf
 
-    model = load_gguf(path)
-    types = {name: t.type_name for name, t in read_gguf(path).tensors.items()}
+    f = read_gguf(path)                       # parsed once: the model and the types come from the same read
+    model = gpt_from_gguf(f, path)
+    types = {name: t.type_name for name, t in f.tensors.items()}
     return model.config, dict(model.params), {"format": "gguf", "tensor_types": types}
 
 

@@ -57,6 +57,14 @@ def quantize(x, type_name: str) -> np.ndarray:
 def dequantize(blocks, type_name: str, shape) -> np.ndarray:
     """float32 values of shape ``shape`` ``(..., K)`` from their bytes ``uint8 (..., K // block_size * type_size)``."""
     t = block_type(type_name)
+    shape = check_blocks(blocks, type_name, shape)
+    values = t.dequantize_blocks(np.ascontiguousarray(blocks).reshape(-1, t.type_size))
+    return values.astype(np.float32, copy=False).reshape(shape)
+
+
+def check_blocks(blocks, type_name: str, shape) -> tuple[int, ...]:
+    """``shape`` as a tuple after checking ``blocks`` are uint8 bytes of ``type_name`` values of that shape."""
+    t = block_type(type_name)
     data = np.asarray(blocks)
     if data.dtype != np.uint8:
         raise TypeError(f"blocks must be a uint8 array of {type_name} bytes, got dtype {data.dtype}")
@@ -65,8 +73,7 @@ def dequantize(blocks, type_name: str, shape) -> np.ndarray:
     expected = (*shape[:-1], K // t.block_size * t.type_size)
     if data.shape != expected:
         raise ValueError(f"blocks must have shape {expected} for {type_name} values of shape {shape}, got {data.shape}")
-    values = t.dequantize_blocks(np.ascontiguousarray(data).reshape(-1, t.type_size))
-    return values.astype(np.float32, copy=False).reshape(shape)
+    return shape
 
 
 def _check_row_length(shape: tuple, t: BlockType) -> int:

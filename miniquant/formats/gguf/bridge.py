@@ -21,7 +21,7 @@ import numpy as np
 
 from ...quant import QuantSpec
 from ...tensor import QTensor
-from . import dequantize as _dequantize_blocks
+from . import check_blocks
 from .legacy import QK, half_bytes
 
 #: The QTensor spec that holds Q8_0 exactly.
@@ -44,7 +44,7 @@ def to_qtensor(blocks, type_name: str, shape) -> QTensor:
             raise ValueError(f"type_name must be a GGUF block type, got {type_name!r}")
         raise ValueError(f"{type_name} is not a QTensor exactly: {reason}; dequantize(blocks, {type_name!r}, shape) "
                          "gives its values")
-    values_check = _dequantize_blocks(blocks, "Q8_0", shape)          # validates dtype, shape and row length
+    shape = check_blocks(blocks, "Q8_0", shape)                       # dtype, shape and row length
     data = np.ascontiguousarray(blocks).reshape(-1, 2 + QK)
     d = data[:, :2].copy().view(np.float16)[:, 0]
     q = data[:, 2:].view(np.int8)
@@ -53,7 +53,6 @@ def to_qtensor(blocks, type_name: str, shape) -> QTensor:
     d = np.where(d == 0, _SMALLEST_HALF, d)                          # a block of zeros (codes all 0)
     if not np.all(d > 0):
         raise ValueError("a Q8_0 block has a negative or non-finite scale, which ggml never writes")
-    shape = tuple(values_check.shape)
     scale = d.astype(np.float32).reshape(*shape[:-1], shape[-1] // QK)
     codes = q.reshape(shape).astype(np.int8)
     return QTensor.from_codes(codes, scale, None, Q8_0_SPEC.replace(axis=len(shape) - 1))

@@ -22,6 +22,7 @@ Tests: ``tests/formats/test_gguf_files.py``.
 from __future__ import annotations
 
 import dataclasses
+import os
 import struct
 
 import numpy as np
@@ -180,8 +181,6 @@ def tensor_values(tensor: GGUFTensor) -> np.ndarray:
 
 
 def _size(path: str) -> int:
-    import os
-
     return os.path.getsize(path)
 
 

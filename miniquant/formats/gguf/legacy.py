@@ -31,6 +31,8 @@ which turns every ``-0.0`` into ``+0.0``.
 """
 from __future__ import annotations
 
+import abc
+
 import numpy as np
 
 QK = 32   # weights per block in every legacy type
@@ -114,7 +116,7 @@ def unpack_fifth_bits(qh: np.ndarray) -> np.ndarray:
     return np.unpackbits(qh, axis=1, bitorder="little") << 4
 
 
-class BlockType:
+class BlockType(abc.ABC):
     """A GGUF block type: ``block_size`` weights stored in ``type_size`` bytes."""
 
     name: str
@@ -125,11 +127,13 @@ class BlockType:
     def bits_per_weight(self) -> float:
         return 8 * self.type_size / self.block_size
 
-    def quantize_blocks(self, blocks: np.ndarray) -> np.ndarray:   # pragma: no cover - every type overrides it
-        raise NotImplementedError
+    @abc.abstractmethod
+    def quantize_blocks(self, blocks: np.ndarray) -> np.ndarray:
+        """float32 blocks ``(n, block_size)`` -> their bytes ``(n, type_size)``."""
 
-    def dequantize_blocks(self, data: np.ndarray) -> np.ndarray:   # pragma: no cover
-        raise NotImplementedError
+    @abc.abstractmethod
+    def dequantize_blocks(self, data: np.ndarray) -> np.ndarray:
+        """Bytes ``(n, type_size)`` -> float32 values ``(n, block_size)``."""
 
     def __repr__(self) -> str:
         return f"<GGUF block type {self.name}: {self.block_size} weights in {self.type_size} bytes>"
